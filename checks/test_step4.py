@@ -1,0 +1,51 @@
+"""Step 4 — nested runs: a parent with two children, each inside the parent's lifetime."""
+
+from grader.checking import expect
+from grader.plugin import check
+
+PARENT = "ParentRun"
+CHILDREN = ("ChildRun1", "ChildRun2")
+
+
+def parent(step):
+    run = step.run_named(PARENT)
+    expect(run.parent_id is None, "run.has_parent", name=PARENT)
+    return run
+
+
+def children(step):
+    return [step.run_named(name) for name in CHILDREN]
+
+
+@check("step4.parent")
+def test_parent(step):
+    step.expect_finished(parent(step))
+
+
+@check("step4.children")
+def test_children(step):
+    top = step.run_named(PARENT)
+    for child in children(step):
+        expect(child.parent_id == top.run_id, "run.not_child", name=child.name, parent=PARENT,
+               found=child.parent_id or "-")
+        step.expect_finished(child)
+
+
+@check("step4.child_data")
+def test_child_data(step):
+    for index, child in enumerate(children(step), start=1):
+        expect(child.params.get("child_index") == str(index), "run.param", name=child.name, key="child_index",
+               value=str(index), params=child.params)
+        steps = [s for s, _ in child.metrics.get("score", [])]
+        expect(0 in steps, "metric.step0", name=child.name, key="score", found=child.metrics.get("score", []))
+
+
+@check("step4.timeline")
+def test_timeline(step):
+    top = step.run_named(PARENT)
+    for child in children(step):
+        inside = (top.start_time is not None and top.end_time is not None and child.start_time is not None
+                  and child.end_time is not None
+                  and top.start_time <= child.start_time <= child.end_time <= top.end_time)
+        expect(inside, "run.outside_parent", name=child.name, parent=PARENT,
+               child_span=f"{child.start_time}..{child.end_time}", parent_span=f"{top.start_time}..{top.end_time}")

@@ -1,0 +1,95 @@
+"""Step 5 (動作確認課題) — a hyper-parameter sweep as nested runs, and the best model registered."""
+
+import math
+
+from grader.checking import expect, fail
+from grader.plugin import check
+from grader.store import artifact_key
+
+ALPHAS = (0.001, 0.01, 0.1)
+EPOCHS = 10
+
+
+def sweep(step):
+    return step.run_named("sweep")
+
+
+def children(step):
+    top = sweep(step)
+    kids = [r for r in step.runs() if r.parent_id == top.run_id and r.lifecycle_stage == "active"]
+    expect(len(kids) == len(ALPHAS), "sweep.children", count=len(kids), expected=len(ALPHAS))
+    return kids
+
+
+def val_rmse(run):
+    found = run.latest.get("val_rmse")
+    return found[0] if found else None
+
+
+def best_child(step):
+    kids = children(step)
+    scored = [k for k in kids if val_rmse(k) is not None and not math.isnan(val_rmse(k))]
+    expect(len(scored) == len(kids), "sweep.no_val", names=[k.name for k in kids if k not in scored])
+    return min(scored, key=val_rmse)
+
+
+@check("step5.sweep")
+def test_sweep(step):
+    kids = children(step)
+    found = []
+    for kid in kids:
+        try:
+            found.append(float(kid.params.get("alpha", "nan")))
+        except ValueError:
+            found.append(kid.params.get("alpha"))
+    ok = sorted((a for a in found if isinstance(a, float) and not math.isnan(a))) == list(ALPHAS)
+    expect(ok, "sweep.alphas", expected=list(ALPHAS), found=[k.params.get("alpha", "-") for k in kids])
+
+
+@check("step5.curves")
+def test_curves(step):
+    for kid in children(step):
+        steps = sorted(s for s, _ in kid.metrics.get("train_rmse", []))
+        expect(steps == list(range(EPOCHS)), "sweep.curve", name=kid.name, key="train_rmse",
+               epochs=EPOCHS, found=steps)
+        expect(kid.metrics.get("val_rmse"), "sweep.val_missing", name=kid.name)
+
+
+@check("step5.best")
+def test_best(step):
+    kids = children(step)
+    tagged = [k for k in kids if k.tags.get("best") == "true"]
+    if len(tagged) != 1:
+        fail("best.count", count=len(tagged), names=[k.name for k in tagged])
+    best = best_child(step)
+    expect(tagged[0].run_id == best.run_id, "best.wrong", tagged=tagged[0].name, tagged_val=val_rmse(tagged[0]),
+           best=best.name, best_val=val_rmse(best))
+
+
+def version_one(step):
+    versions = step.db.model_versions(step.model_name)
+    first = [v for v in versions if v.version == 1]
+    if not first:
+        fail("registry.missing", name=step.model_name, versions=[v.version for v in versions],
+             exists=step.db.registered_model_exists(step.model_name))
+    return first[0]
+
+
+@check("step5.registered")
+def test_registered(step):
+    version = version_one(step)
+    best = best_child(step)
+    by_id = {r.run_id: r for r in step.runs()}
+    found = by_id[version.run_id].name if version.run_id in by_id else (version.run_id or "-")
+    expect(version.run_id == best.run_id, "registry.wrong_run", name=step.model_name, best=best.name, found=found)
+
+
+@check("step5.model_files")
+def test_model_files(step):
+    version = version_one(step)
+    prefix = artifact_key(version.storage_location)
+    expect(prefix is not None, "registry.not_proxied", location=version.storage_location or "-")
+    files = [k[len(prefix) + 1:] for k in step.objects.keys(prefix)]
+    has_mlmodel = "MLmodel" in files
+    has_pickle = any(f.endswith((".pkl", ".pickle", ".skops")) for f in files)
+    expect(has_mlmodel and has_pickle, "registry.files", store=step.objects.label, prefix=prefix, found=files)

@@ -1,0 +1,154 @@
+"""What a check sees: one learner's step — the script's result and what it left in the stack.
+
+A check states one fact. When the fact does not hold it raises ``CheckFailed`` with a message key and
+values; the plugin renders it in the learner's language with the check's hint and the tail of the
+script's output. Nothing here is a pytest assertion, so no grader traceback can reach the learner.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from pathlib import Path
+
+from grader.runner import ScriptResult
+from grader.stack.base import StackInfo
+from grader.store import Experiment, ObjectStore, Run, TrackingDB, artifact_key
+
+
+class CheckFailed(Exception):
+    def __init__(self, key: str, /, **values):
+        self.key = key
+        self.values = values
+        super().__init__(key)
+
+    def render(self) -> str:
+        from grader.i18n import t
+
+        return t(self.key, **{k: fmt(v) for k, v in self.values.items()})
+
+
+def fmt(value) -> str:
+    """Values as a learner would write them in Python."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return f"{value:.1f}"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{k!r}: {v!r}" for k, v in sorted(value.items())) + "}"
+    if isinstance(value, (list, tuple, set)):
+        items = sorted(value) if isinstance(value, set) else value
+        return "[" + ", ".join(repr(v) for v in items) + "]"
+    return repr(value)
+
+
+def fail(message: str, /, **values):
+    raise CheckFailed(message, **values)
+
+
+def expect(condition: bool, message: str, /, **values) -> None:
+    if not condition:
+        raise CheckFailed(message, **values)
+
+
+def same_number(a, b) -> bool:
+    try:
+        return math.isclose(float(a), float(b), rel_tol=1e-9, abs_tol=1e-12)
+    except (TypeError, ValueError):
+        return False
+
+
+@dataclasses.dataclass
+class StepOutcome:
+    learner: str
+    step: str
+    submission: Path
+    data_dir: Path
+    script: ScriptResult
+    experiment_name: str
+    model_name: str
+    stack: StackInfo
+    db: TrackingDB
+    objects: ObjectStore
+    _experiments: list | None = None
+
+    # -- experiments ------------------------------------------------------------------------------
+    def experiments(self) -> list[Experiment]:
+        if self._experiments is None:
+            found = self.db.experiments_named(self.experiment_name)
+            # Provenance: only runs this grading run's script started count.
+            for exp in found:
+                exp.runs = [r for r in exp.runs if (r.start_time or 0) >= self.script.started_ms]
+            self._experiments = found
+        return self._experiments
+
+    def experiment(self, active_only: bool = False) -> Experiment:
+        found = self.experiments()
+        if active_only:
+            found = [e for e in found if e.lifecycle_stage == "active"]
+        if len(found) != 1:
+            fail("experiment.missing", name=self.experiment_name, others=self.other_experiments())
+        return found[0]
+
+    def other_experiments(self) -> list[str]:
+        """Names of experiments created while the script ran (to spot a hard-coded name)."""
+        return [n for n in self.db.experiment_names_since(self.script.started_ms) if n != self.experiment_name]
+
+    # -- runs -------------------------------------------------------------------------------------
+    def runs(self) -> list[Run]:
+        exps = self.experiments()
+        return exps[0].runs if exps else []
+
+    def runs_named(self, name: str) -> list[Run]:
+        return [r for r in self.runs() if r.name == name and r.lifecycle_stage == "active"]
+
+    def run_named(self, name: str) -> Run:
+        """Exactly one run with this name in the experiment, whatever its status."""
+        self.experiment()
+        found = self.runs_named(name)
+        if len(found) != 1:
+            fail("run.count", name=name, count=len(found), experiment=self.experiment_name,
+                 names=sorted({r.name or "" for r in self.runs()}))
+        return found[0]
+
+    def expect_finished(self, run: Run) -> None:
+        expect(run.status == "FINISHED", "run.status", name=run.name, status=run.status)
+
+    # -- artifacts --------------------------------------------------------------------------------
+    def artifact_prefix(self, run: Run) -> str:
+        key = artifact_key(run.artifact_uri)
+        if key is None:
+            fail("artifact.not_proxied", name=run.name, uri=run.artifact_uri)
+        return key
+
+    def artifact(self, run: Run, path: str) -> bytes:
+        prefix = self.artifact_prefix(run)
+        data = self.objects.get(f"{prefix}/{path}")
+        if data is None:
+            found = [k[len(prefix) + 1:] for k in self.objects.keys(prefix)]
+            fail("artifact.missing", name=run.name, path=path, store=self.objects.label, found=found)
+        return data
+
+    def json_artifact(self, run: Run, path: str):
+        data = self.artifact(run, path)
+        try:
+            return json.loads(data.decode("utf-8"))
+        except (UnicodeDecodeError, ValueError) as e:
+            fail("artifact.not_json", path=path, error=str(e))
+
+    def listed_artifacts(self, run: Run) -> list[str]:
+        """Files the MLflow REST API lists for the run (recursively), relative to its artifact root."""
+        import urllib.parse
+        import urllib.request
+
+        base = self.stack.tracking_uri.rstrip("/") + "/api/2.0/mlflow/artifacts/list"
+        files, todo = [], [""]
+        while todo:
+            path = todo.pop()
+            query = {"run_id": run.run_id, **({"path": path} if path else {})}
+            with urllib.request.urlopen(f"{base}?{urllib.parse.urlencode(query)}", timeout=15) as resp:
+                listing = json.load(resp)
+            for entry in listing.get("files", []):
+                (todo if entry.get("is_dir") else files).append(entry["path"])
+        return sorted(files)

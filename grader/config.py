@@ -1,0 +1,89 @@
+"""One frozen configuration, built once from the command line, pytest.ini and the environment.
+
+Precedence: command-line option > ini value > environment variable > default (as in pytest-mysql).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from pathlib import Path
+
+
+@dataclasses.dataclass(frozen=True)
+class GraderConfig:
+    rootdir: Path
+    submission: Path | None
+    submissions: Path | None
+    stack: str
+    submission_timeout: float
+    stack_timeout: float
+    lang: str | None
+    grade_json: Path | None
+    gradebook: Path | None
+    shard: tuple[int, int] | None
+    ports: dict
+    debug: bool
+
+    @property
+    def data_dir(self) -> Path:
+        return self.rootdir / "data"
+
+
+# name -> (ini name, environment variable, default)
+_SETTINGS = {
+    "submission": ("handson_submission", "HANDSON_SUBMISSION", "exercises"),
+    "stack": ("handson_stack", "HANDSON_STACK", "auto"),
+    "submission_timeout": ("handson_submission_timeout", "HANDSON_SUBMISSION_TIMEOUT", "60"),
+    "stack_timeout": ("handson_stack_timeout", "HANDSON_STACK_TIMEOUT", "180"),
+    "lang": ("handson_lang", "HANDSON_LANG", None),
+}
+
+
+def _setting(config, name: str):
+    cli = config.getoption(name)
+    if cli is not None:
+        return cli
+    ini_name, env_name, default = _SETTINGS[name]
+    ini = config.getini(ini_name)
+    if ini:
+        return ini
+    return os.environ.get(env_name) or default
+
+
+def parse_shard(text: str | None) -> tuple[int, int] | None:
+    if not text:
+        return None
+    try:
+        index, total = (int(x) for x in text.split("/"))
+    except ValueError:
+        raise ValueError(f"--shard takes i/N (for example 1/4), not {text!r}") from None
+    if not 1 <= index <= total:
+        raise ValueError(f"--shard {text}: i must be between 1 and N")
+    return index, total
+
+
+def get_config(config) -> GraderConfig:
+    rootdir = Path(str(config.rootpath))
+    invocation = Path(str(config.invocation_params.dir))
+    submissions = config.getoption("submissions")
+    submission = None if submissions else Path(_setting(config, "submission"))
+    if submission is not None and not submission.is_absolute():
+        # A path given on the command line is relative to where pytest ran; the default to the repo.
+        base = invocation if config.getoption("submission") else rootdir
+        submission = (base / submission).resolve()
+    out = lambda opt: (invocation / opt).resolve() if opt else None  # noqa: E731
+    return GraderConfig(
+        rootdir=rootdir,
+        submission=submission,
+        submissions=out(submissions),
+        stack=_setting(config, "stack"),
+        submission_timeout=float(_setting(config, "submission_timeout")),
+        stack_timeout=float(_setting(config, "stack_timeout")),
+        lang=_setting(config, "lang"),
+        grade_json=out(config.getoption("grade_json")),
+        gradebook=out(config.getoption("gradebook")),
+        shard=parse_shard(config.getoption("shard")),
+        ports={name: config.getoption(f"{name}_port") for name in ("mlflow", "mysql", "minio")},
+        debug=bool(config.getoption("grader_debug")),
+    )

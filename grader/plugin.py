@@ -1,0 +1,276 @@
+"""The pytest plugin: options, the stack, one learner script per step, checks, summary and reports.
+
+Checks live in ``checks/test_stepN.py``; each is a plain function marked with ``@check("stepN.id")``
+that receives ``step`` (the learner's script result and what it left in the stack) or
+``stack_facts``. The plugin turns a failed fact into an expected-vs-found message with the check's hint
+and the script's own output; a broken stack becomes an error naming the service, never a zero.
+"""
+
+from __future__ import annotations
+
+import sys
+import traceback
+
+import pytest
+
+from grader import catalog, report
+from grader.checking import CheckFailed
+from grader.config import get_config
+from grader.i18n import get_lang, set_lang, t
+from grader.session import GradingSession
+from grader.stack import BACKENDS, StackError
+
+_SESSION = pytest.StashKey[GradingSession]()
+_RESULTS = pytest.StashKey[list]()
+
+
+def check(check_id: str):
+    """Mark a test function as the check ``check_id`` of the catalogue."""
+    catalog.get(check_id)  # an unknown id fails at import, not at grading time
+
+    def mark(fn):
+        return pytest.mark.check(check_id)(fn)
+
+    return mark
+
+
+# -- options ---------------------------------------------------------------------------------------
+def pytest_addoption(parser):
+    group = parser.getgroup("handson", "MLflow hands-on grader")
+    group.addoption("--submission", default=None, metavar="DIR",
+                    help="grade the scripts in DIR (default: exercises/)")
+    group.addoption("--submissions", default=None, metavar="DIR",
+                    help="grade every sub-folder of DIR as one learner")
+    group.addoption("--stack", default=None, choices=BACKENDS,
+                    help="where the MLflow stack comes from (default: auto)")
+    group.addoption("--submission-timeout", default=None, type=float, metavar="S",
+                    help="seconds a script may run before it is stopped (default: 60)")
+    group.addoption("--stack-timeout", default=None, type=float, metavar="S",
+                    help="seconds each service may take to become ready (default: 180)")
+    group.addoption("--lang", default=None, choices=("en", "ja"),
+                    help="language of messages (default: from the locale)")
+    group.addoption("--grade-json", default=None, metavar="PATH",
+                    help="write Gradescope results.json (a folder, one file per learner, with --submissions)")
+    group.addoption("--gradebook", default=None, metavar="PATH", help="write a CSV gradebook")
+    group.addoption("--shard", default=None, metavar="i/N", help="grade only every N-th learner, from the i-th")
+    for name, default in (("mlflow", 5000), ("mysql", 3306), ("minio", 9000)):
+        group.addoption(f"--{name}-port", default=None, type=int, metavar="PORT",
+                        help=f"fixed port for the local/docker {name} service (default: a free one)")
+    group.addoption("--grader-debug", action="store_true", default=False,
+                    help="show the grader's own tracebacks (for developers of the grader)")
+    for name, default, text in (
+        ("handson_submission", "", "default submission folder"),
+        ("handson_stack", "", "default stack backend"),
+        ("handson_submission_timeout", "", "default script timeout in seconds"),
+        ("handson_stack_timeout", "", "default service start timeout in seconds"),
+        ("handson_lang", "", "default message language (en/ja)"),
+    ):
+        parser.addini(name, text, default=default)
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "check(id): the test is the check `id` of the grader's catalogue")
+    cfg = get_config(config)
+    set_lang(cfg.lang)
+    workerinput = getattr(config, "workerinput", None)
+    config.stash[_SESSION] = GradingSession(cfg, workerinput)
+    config.stash[_RESULTS] = []
+    config.pluginmanager.register(_Collector(config), "handson-collector")
+    # Keep each learner's step on one xdist worker: its script runs once and its checks read it there.
+    if getattr(config.option, "dist", "no") == "load":
+        config.option.dist = "loadgroup"
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node):
+    """xdist controller: start the one shared stack before the first worker, hand it to every worker."""
+    node.workerinput.update(node.config.stash[_SESSION].workerinput())
+
+
+def pytest_unconfigure(config):
+    session = config.stash.get(_SESSION, None)
+    if session is not None:
+        session.stop()
+
+
+def pytest_report_header(config):
+    session = config.stash[_SESSION]
+    cfg = session.cfg
+    where = cfg.submissions or cfg.submission
+    count = len(session.learners)
+    return [
+        t("header.stack", backend=session.backend_name, reason=session.backend_reason),
+        t("header.submission", path=where, count=count, run=session.run_id, lang=get_lang()),
+    ]
+
+
+# -- collection ------------------------------------------------------------------------------------
+def pytest_generate_tests(metafunc):
+    if metafunc.definition.get_closest_marker("check") is None:
+        return
+    learners = metafunc.config.stash[_SESSION].learners
+    metafunc.fixturenames.append("learner")
+    metafunc.parametrize("learner", learners, ids=[lr.id for lr in learners], scope="function")
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        marker = item.get_closest_marker("check")
+        if marker is None:
+            continue
+        learner = item.callspec.params["learner"]
+        item.add_marker(pytest.mark.xdist_group(f"{learner.id}:{catalog.get(marker.args[0]).step}"))
+
+
+# -- fixtures --------------------------------------------------------------------------------------
+@pytest.fixture(scope="session")
+def grading(request) -> GradingSession:
+    """This grading run: learners, stack, script results."""
+    return request.config.stash[_SESSION]
+
+
+@pytest.fixture
+def check_id(request) -> str:
+    return request.node.get_closest_marker("check").args[0]
+
+
+@pytest.fixture
+def step(grading, learner, check_id):
+    """The learner's script for this check's step, run once, and what it left in the stack."""
+    return grading.outcome(learner, catalog.get(check_id).step)
+
+
+@pytest.fixture
+def stack_facts(grading, learner):
+    """What the stack itself looks like: health, UI, tracking tables, artifact bucket."""
+    return grading.stack_facts()
+
+
+# -- running a check -------------------------------------------------------------------------------
+@pytest.hookimpl(wrapper=True)
+def pytest_pyfunc_call(pyfuncitem):
+    outcome = pyfuncitem.funcargs.get("step")
+    if outcome is not None and not outcome.script.exists:
+        raise CheckFailed("script.missing", script=outcome.script.script)
+    return (yield)
+
+
+def _infra_service(exc: BaseException) -> str | None:
+    if isinstance(exc, StackError):
+        return exc.service
+    module = type(exc).__module__ or ""
+    if module.startswith("sqlalchemy") or module.startswith("pymysql"):
+        return "mysql"
+    if module.startswith(("minio", "urllib3")):
+        return "minio"
+    if isinstance(exc, (ConnectionError, TimeoutError)):
+        return "mlflow"
+    return None
+
+
+def _script_note(outcome) -> str:
+    if outcome is None or outcome.script.ok or not outcome.script.exists:
+        return ""
+    s = outcome.script
+    if s.timed_out:
+        head = t("script.timed_out", script=s.script, timeout=f"{s.timeout:g}")
+    else:
+        head = t("script.exited", script=s.script, code=s.returncode, duration=f"{s.duration:.1f}")
+    tail = s.tail(15) or t("script.no_output")
+    return head + "\n" + "\n".join("    | " + line for line in tail.splitlines())
+
+
+def _render_failure(item, exc: CheckFailed) -> str:
+    check_ = catalog.get(item.get_closest_marker("check").args[0])
+    lines = [f"{check_.id} — {check_.title()}", "  " + exc.render()]
+    if exc.key != "script.missing":
+        lines.append("  " + t("label.hint") + check_.hint())
+    note = _script_note(item.funcargs.get("step") if hasattr(item, "funcargs") else None)
+    if note:
+        lines.append("  " + note.replace("\n", "\n  "))
+    return "\n".join(lines)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item, call):
+    rep = yield
+    marker = item.get_closest_marker("check")
+    if marker is None:
+        return rep
+    check_id = marker.args[0]
+    learner = item.callspec.params["learner"].id
+    status, message = None, ""
+    if call.excinfo is not None and not call.excinfo.errisinstance((pytest.skip.Exception,)):
+        exc = call.excinfo.value
+        service = _infra_service(exc)
+        if isinstance(exc, CheckFailed):
+            status, message = "failed", _render_failure(item, exc)
+        elif service is not None:
+            status = "error"
+            text = exc.describe() if isinstance(exc, StackError) else f"{type(exc).__name__}: {exc}"
+            message = t("infra.error", check=check_id, service=service) + "\n" + text
+        elif isinstance(exc, pytest.fail.Exception):
+            status, message = "failed", str(exc)
+        else:
+            status = "error"
+            message = t("internal.error", check=check_id, error=f"{type(exc).__name__}: {exc}")
+            if item.config.stash[_SESSION].cfg.debug:
+                message += "\n" + "".join(traceback.format_exception(exc))
+        if not item.config.stash[_SESSION].cfg.debug or status != "error":
+            rep.longrepr = message
+        rep.user_properties.append(("handson_message", message))
+    elif rep.when == "call" and rep.passed:
+        status = "passed"
+    if status is not None:
+        rep.user_properties.append(("handson_check", check_id))
+        rep.user_properties.append(("handson_learner", learner))
+        rep.user_properties.append(("handson_status", status))
+    return rep
+
+
+# -- results and reports ---------------------------------------------------------------------------
+class _Collector:
+    """Gathers one result per check from the reports (xdist forwards workers' reports here)."""
+
+    def __init__(self, config):
+        self.config = config
+
+    def pytest_runtest_logreport(self, report):
+        props = dict(report.user_properties)
+        if "handson_status" in props:
+            self.config.stash[_RESULTS].append(result_of(props))
+
+
+def result_of(props: dict) -> report.Result:
+    return report.Result(props["handson_learner"], props["handson_check"], props["handson_status"],
+                         props.get("handson_message", ""))
+
+
+def pytest_sessionfinish(session, exitstatus):
+    config = session.config
+    if hasattr(config, "workerinput"):
+        return
+    grading = config.stash[_SESSION]
+    results = config.stash[_RESULTS]
+    cfg = grading.cfg
+    per_learner = report.by_learner(results)
+    if cfg.grade_json:
+        if cfg.submissions:
+            for learner, checks in per_learner.items():
+                report.write_gradescope(cfg.grade_json / learner / "results.json", checks)
+        elif per_learner:
+            report.write_gradescope(cfg.grade_json, next(iter(per_learner.values())))
+    if cfg.gradebook:
+        report.write_gradebook(cfg.gradebook, report.gradebook_rows(results))
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    results = config.stash[_RESULTS]
+    if not results:
+        return
+    terminalreporter.write_sep("=", t("summary.title"))
+    for line in report.summary_lines(results):
+        terminalreporter.write_line(line)
+    if any(r.status == "error" for r in results):
+        terminalreporter.write_line(t("summary.infra_note"))
+    sys.stdout.flush()

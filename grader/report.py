@@ -1,0 +1,141 @@
+"""Scores and reports, all computed from the same per-check results.
+
+A result is ``learner, check, status, message`` with status ``passed``, ``failed`` (the learner's) or
+``error`` (the stack's: no points, and reported as such, never as a silent zero).
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import json
+from collections import defaultdict
+from pathlib import Path
+
+from grader import catalog
+from grader.i18n import t
+
+
+@dataclasses.dataclass
+class Result:
+    learner: str
+    check: str
+    status: str
+    message: str = ""
+
+    @property
+    def max_score(self) -> float:
+        return catalog.get(self.check).points
+
+    @property
+    def score(self) -> float:
+        return self.max_score if self.status == "passed" else 0.0
+
+
+def by_learner(results: list[Result]) -> dict[str, dict[str, Result]]:
+    out: dict[str, dict[str, Result]] = defaultdict(dict)
+    for r in results:
+        out[r.learner][r.check] = r
+    return out
+
+
+def _ordered(checks: dict[str, Result]) -> list[Result]:
+    order = {c.id: i for i, c in enumerate(catalog.CHECKS)}
+    return sorted(checks.values(), key=lambda r: order[r.check])
+
+
+def step_points(checks: dict[str, Result]) -> dict[str, tuple[float, float]]:
+    points: dict[str, list[float]] = {}
+    for r in _ordered(checks):
+        got, top = points.setdefault(catalog.get(r.check).step, [0.0, 0.0])
+        points[catalog.get(r.check).step] = [got + r.score, top + r.max_score]
+    return {step: (got, top) for step, (got, top) in points.items()}
+
+
+def _num(x: float) -> str:
+    return f"{x:g}"
+
+
+def summary_lines(results: list[Result]) -> list[str]:
+    """The terminal summary: per learner, per step, points and a mark per check."""
+    marks = {"passed": "✔", "failed": "✘", "error": "!", "skipped": "-"}
+    lines = []
+    learners = by_learner(results)
+    for learner, checks in sorted(learners.items()):
+        total = sum(r.score for r in checks.values())
+        top = sum(r.max_score for r in checks.values())
+        lines.append(t("summary.learner", learner=learner, score=_num(total), max=_num(top)))
+        per_step = step_points(checks)
+        current = None
+        for r in _ordered(checks):
+            check = catalog.get(r.check)
+            if check.step != current:
+                current = check.step
+                got, top_step = per_step[current]
+                lines.append(f"  {current}: {_num(got)}/{_num(top_step)}")
+            lines.append(f"    {marks.get(r.status, '?')} {r.check:<26} {check.title()}")
+        errors = [r for r in checks.values() if r.status == "error"]
+        if errors:
+            lines.append("  " + t("summary.errors", count=len(errors)))
+    return lines
+
+
+def gradescope(checks: dict[str, Result]) -> dict:
+    tests = []
+    for r in _ordered(checks):
+        check = catalog.get(r.check)
+        output = r.message if r.status != "passed" else ""
+        if r.status == "error":
+            output = t("report.infra_error") + "\n" + output
+        tests.append({
+            "name": f"{r.check} {check.title()}",
+            "score": r.score,
+            "max_score": r.max_score,
+            "status": "passed" if r.status == "passed" else "failed",
+            "output": output,
+            "visibility": "hidden" if check.hidden else "visible",
+        })
+    return {
+        "score": sum(t_["score"] for t_ in tests),
+        "max_score": sum(t_["max_score"] for t_ in tests),
+        "output": t("report.errors_note", count=sum(1 for r in checks.values() if r.status == "error"))
+        if any(r.status == "error" for r in checks.values()) else "",
+        "tests": tests,
+    }
+
+
+def write_gradescope(path: Path, checks: dict[str, Result]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(gradescope(checks), indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+
+
+GRADEBOOK_STEPS = catalog.STEPS
+
+
+def gradebook_rows(results: list[Result]) -> list[dict]:
+    rows = []
+    for learner, checks in sorted(by_learner(results).items()):
+        per_step = step_points(checks)
+        row = {"learner": learner}
+        for step in GRADEBOOK_STEPS:
+            row[step] = _num(per_step.get(step, (0.0, 0.0))[0])
+        row["total"] = _num(sum(r.score for r in checks.values()))
+        row["max"] = _num(sum(r.max_score for r in checks.values()))
+        row["errors"] = str(sum(1 for r in checks.values() if r.status == "error"))
+        rows.append(row)
+    return rows
+
+
+def write_gradebook(path: Path, rows: list[dict]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fields = ["learner", *GRADEBOOK_STEPS, "total", "max", "errors"]
+    with open(path, "w", newline="", encoding="utf-8") as f:
+        writer = csv.DictWriter(f, fieldnames=fields)
+        writer.writeheader()
+        for row in sorted(rows, key=lambda r: r["learner"]):
+            writer.writerow({k: row.get(k, "") for k in fields})
+
+
+def read_gradebook(path: Path) -> list[dict]:
+    with open(path, newline="", encoding="utf-8") as f:
+        return list(csv.DictReader(f))

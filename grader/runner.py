@@ -1,0 +1,184 @@
+"""Run one learner script the way the learner would: ``python stepN.py`` in the submission folder.
+
+The submission contract: a fresh subprocess, cwd = the submission folder, a hard timeout, the four
+HANDSON/MLFLOW variables, and none of the stack's secrets. Output is captured to a file with a cap
+(head kept, tail kept, the middle counted), so a script printing gigabytes costs no memory.
+A script that is missing, does not parse, raises or hangs becomes a graded result, never an error of
+the grader.
+"""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+import os
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from pathlib import Path
+
+import psutil
+
+from grader.stack.base import StackInfo, kill_group
+
+HEAD_BYTES = 256 * 1024
+TAIL_BYTES = 64 * 1024
+
+# Never handed to a learner's script, whatever the grader's own environment holds.
+_SECRET_NAMES = {
+    "HANDSON_DB_URL", "HANDSON_S3_ENDPOINT", "HANDSON_S3_ACCESS_KEY", "HANDSON_S3_SECRET_KEY", "HANDSON_BUCKET",
+    "HANDSON_ARTIFACT_DIR", "HANDSON_STACK_FILE", "HANDSON_TRACKING_URI", "MLFLOW_S3_ENDPOINT_URL",
+    "MLFLOW_BACKEND_STORE_URI", "MLFLOW_REGISTRY_STORE_URI", "MLFLOW_ARTIFACTS_DESTINATION",
+    "DATABASE_URL", "MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD", "MLFLOW_TRACKING_TOKEN",
+    "MLFLOW_RUN_ID", "MLFLOW_EXPERIMENT_ID", "MLFLOW_EXPERIMENT_NAME",
+}
+_SECRET_PREFIXES = ("AWS_", "MINIO_", "MYSQL_", "MARIADB_", "PGPASSWORD", "HANDSON_DB_", "HANDSON_S3_")
+_SECRET_WORDS = ("PASSWORD", "SECRET", "TOKEN", "ACCESS_KEY", "CREDENTIAL")
+
+
+def is_secret_name(name: str) -> bool:
+    upper = name.upper()
+    return (upper in _SECRET_NAMES or upper.startswith(_SECRET_PREFIXES)
+            or any(word in upper for word in _SECRET_WORDS))
+
+
+def stack_secrets(info: StackInfo) -> list[str]:
+    from sqlalchemy.engine import make_url
+
+    values = [info.s3_secret_key, info.s3_access_key]
+    try:
+        values.append(make_url(info.db_url).password)
+    except Exception:  # an unparsable URL has no password to protect
+        pass
+    return [v for v in values if v and len(v) >= 6]
+
+
+def submission_env(info: StackInfo, experiment: str, data_dir: Path, model_name: str, token: str) -> dict:
+    secrets = stack_secrets(info)
+    env = {k: v for k, v in os.environ.items()
+           if not is_secret_name(k) and not any(s in v for s in secrets)}
+    env.update(
+        MLFLOW_TRACKING_URI=info.tracking_uri,
+        HANDSON_EXPERIMENT=experiment,
+        HANDSON_DATA_DIR=str(data_dir),
+        HANDSON_MODEL_NAME=model_name,
+        PYTHONUNBUFFERED="1",
+        PYTHONDONTWRITEBYTECODE="1",
+        # Marks every process the script starts, so leftovers can be found and stopped afterwards.
+        HANDSON_RUN_TOKEN=token,
+    )
+    return env
+
+
+@dataclasses.dataclass
+class ScriptResult:
+    script: str
+    exists: bool
+    returncode: int | None = None
+    timed_out: bool = False
+    timeout: float = 0.0
+    duration: float = 0.0
+    started_ms: int = 0
+    output: str = ""  # head (+ marker + tail) of stdout+stderr
+    output_bytes: int = 0
+    leftovers_killed: int = 0
+
+    @property
+    def ok(self) -> bool:
+        return self.exists and not self.timed_out and self.returncode == 0
+
+    def tail(self, lines: int = 20) -> str:
+        return "\n".join(self.output.rstrip().splitlines()[-lines:])
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "ScriptResult":
+        return cls(**data)
+
+
+class _Capture(threading.Thread):
+    """Drains a pipe: keeps the first HEAD_BYTES and the last TAIL_BYTES, counts the rest."""
+
+    def __init__(self, pipe):
+        super().__init__(daemon=True)
+        self.pipe = pipe
+        self.head = bytearray()
+        self.tail = collections.deque()
+        self.tail_size = 0
+        self.total = 0
+
+    def run(self):
+        while True:
+            chunk = self.pipe.read1(65536) if hasattr(self.pipe, "read1") else self.pipe.read(65536)
+            if not chunk:
+                break
+            self.total += len(chunk)
+            room = HEAD_BYTES - len(self.head)
+            if room > 0:
+                self.head += chunk[:room]
+                chunk = chunk[room:]
+            if chunk:
+                self.tail.append(chunk)
+                self.tail_size += len(chunk)
+                while self.tail_size - len(self.tail[0]) >= TAIL_BYTES:
+                    self.tail_size -= len(self.tail.popleft())
+        self.pipe.close()
+
+    def text(self) -> str:
+        head = self.head.decode("utf-8", "replace")
+        if not self.tail:
+            return head
+        tail = b"".join(self.tail)[-TAIL_BYTES:]
+        skipped = self.total - len(self.head) - len(tail)
+        marker = f"\n... [{skipped} bytes of output not kept] ...\n" if skipped > 0 else ""
+        return head + marker + tail.decode("utf-8", "replace")
+
+
+def _kill_leftovers(token: str) -> int:
+    """Stop processes the script left behind (daemonised children outlive their process group)."""
+    killed = 0
+    me = os.getpid()
+    for proc in psutil.process_iter(["pid"]):
+        if proc.pid == me:
+            continue
+        try:
+            if proc.environ().get("HANDSON_RUN_TOKEN") == token:
+                proc.kill()
+                killed += 1
+        except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess, OSError):
+            continue
+    return killed
+
+
+def run_script(submission: Path, script_name: str, info: StackInfo, experiment: str, data_dir: Path,
+               model_name: str, timeout: float) -> ScriptResult:
+    script = submission / script_name
+    result = ScriptResult(script=str(script), exists=script.is_file(), timeout=timeout)
+    if not result.exists:
+        return result
+    token = uuid.uuid4().hex
+    env = submission_env(info, experiment, data_dir, model_name, token)
+    # Milliseconds, like MLflow's own timestamps; one second of slack for clock granularity.
+    result.started_ms = int(time.time() * 1000) - 1000
+    start = time.monotonic()
+    proc = subprocess.Popen([sys.executable, script_name], cwd=submission, env=env, stdin=subprocess.DEVNULL,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+    capture = _Capture(proc.stdout)
+    capture.start()
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        result.timed_out = True
+    finally:
+        kill_group(proc, timeout=3.0)
+        result.leftovers_killed = _kill_leftovers(token)
+        capture.join(timeout=5.0)
+    result.duration = time.monotonic() - start
+    result.returncode = proc.returncode
+    result.output = capture.text()
+    result.output_bytes = capture.total
+    return result

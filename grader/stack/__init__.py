@@ -1,0 +1,52 @@
+"""Stack backends behind one tiny interface: ``start() -> StackInfo`` and ``stop()``.
+
+``choose(name)`` resolves ``auto`` and says why, so the pytest header can tell the learner.
+"""
+
+from __future__ import annotations
+
+from grader.stack.base import StackError, StackInfo
+
+BACKENDS = ("auto", "docker", "local", "embedded", "external")
+
+
+def make_backend(name: str, **options):
+    if name == "local":
+        from grader.stack.local import LocalStack
+
+        return LocalStack(**options)
+    if name == "embedded":
+        from grader.stack.embedded import EmbeddedStack
+
+        return EmbeddedStack(**options)
+    if name == "external":
+        from grader.stack.external import ExternalStack
+
+        return ExternalStack(**options)
+    if name == "docker":
+        from grader.stack.docker import DockerStack
+
+        return DockerStack(**options)
+    raise ValueError(f"unknown stack backend {name!r}; choose one of {', '.join(BACKENDS)}")
+
+
+def choose(name: str) -> tuple[str, str]:
+    """(backend, reason). ``auto``: a recorded healthy stack, else Docker, else local, else embedded."""
+    from grader.i18n import t
+
+    if name != "auto":
+        return name, t("auto.asked")
+    from grader.stack import docker, external, local
+
+    info = external.recorded_stack()
+    if info is not None and external.healthy(info):
+        return "external", t("auto.external", uri=info.tracking_uri)
+    if docker.engine_answers():
+        return "docker", t("auto.docker")
+    missing = local.missing_binaries()
+    if not missing:
+        return "local", t("auto.local")
+    return "embedded", t("auto.embedded", missing="; ".join(missing))
+
+
+__all__ = ["BACKENDS", "StackError", "StackInfo", "choose", "make_backend"]

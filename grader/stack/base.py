@@ -1,0 +1,188 @@
+"""What every stack backend hands to the grader, and the process handling they share.
+
+A backend is anything with ``start() -> StackInfo`` and ``stop()``. ``StackInfo`` is plain data: it is
+written to the stack file by ``python -m grader stack up`` and passed to pytest-xdist workers, so it
+must round-trip through JSON.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import signal
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from pathlib import Path
+
+
+class StackError(Exception):
+    """The stack (not the learner) failed: names the service, the cause and the tail of its log."""
+
+    def __init__(self, service: str, cause: str, log: Path | str | None = None, tail: str = ""):
+        self.service = service
+        self.cause = cause
+        self.log = str(log) if log else None
+        self.tail = tail or (tail_of(Path(log)) if log else "")
+        super().__init__(self.describe())
+
+    def describe(self) -> str:
+        from grader.i18n import t
+
+        text = t("stack.failed", service=self.service, cause=self.cause)
+        if self.log:
+            text += "\n" + t("stack.log", log=self.log)
+        if self.tail:
+            text += "\n" + indent(self.tail)
+        return text
+
+
+def indent(text: str, prefix: str = "    | ") -> str:
+    return "\n".join(prefix + line for line in text.rstrip().splitlines())
+
+
+def tail_of(path: Path, lines: int = 25, max_bytes: int = 16384) -> str:
+    """The last lines of a (possibly huge) log file, read from its end."""
+    try:
+        with open(path, "rb") as f:
+            f.seek(0, os.SEEK_END)
+            size = f.tell()
+            f.seek(max(0, size - max_bytes))
+            data = f.read()
+    except OSError:
+        return ""
+    text = data.decode("utf-8", "replace")
+    return "\n".join(text.splitlines()[-lines:])
+
+
+@dataclasses.dataclass(frozen=True)
+class StackInfo:
+    """Endpoints of a running stack. Secrets here go to the grader only, never to a learner's script."""
+
+    backend: str
+    tracking_uri: str
+    # SQLAlchemy URL of the tracking database for the grader (read-only account where there are accounts)
+    db_url: str
+    # Artifact store: an S3 endpoint (MinIO) or, for ``embedded``, a local folder.
+    s3_endpoint: str | None = None
+    s3_access_key: str | None = None
+    s3_secret_key: str | None = None
+    bucket: str | None = None
+    artifact_dir: str | None = None
+    # service name -> log file, for messages when something breaks
+    logs: dict = dataclasses.field(default_factory=dict)
+    # service name -> pid (local/embedded), so "stack down" and the fault tests can find them
+    pids: dict = dataclasses.field(default_factory=dict)
+    owner_pid: int | None = None
+
+    def to_json(self) -> str:
+        return json.dumps(dataclasses.asdict(self), indent=2)
+
+    @classmethod
+    def from_json(cls, text: str) -> "StackInfo":
+        data = json.loads(text)
+        fields = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in fields})
+
+    @property
+    def artifact_store_label(self) -> str:
+        if self.bucket:
+            return f"s3://{self.bucket} at {self.s3_endpoint}"
+        return str(self.artifact_dir)
+
+
+def http_ok(url: str, timeout: float = 2.0) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as resp:
+            return resp.status == 200
+    except (urllib.error.URLError, OSError, ValueError):
+        return False
+
+
+class ServiceProcess:
+    """One server as a child process: own process group, log file, readiness that watches the process.
+
+    Hand-written rather than mirakuru: we need the log in a file (servers can be chatty), readiness
+    predicates that are not HTTP (a SQL login), and failure messages that carry the log tail.
+    """
+
+    def __init__(self, name: str, argv: list[str], log: Path, env: dict | None = None, cwd: Path | None = None):
+        self.name = name
+        self.argv = argv
+        self.log = log
+        self.env = env
+        self.cwd = cwd
+        self.proc: subprocess.Popen | None = None
+
+    def start(self) -> "ServiceProcess":
+        self.log.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.log, "ab") as out:
+            try:
+                self.proc = subprocess.Popen(
+                    self.argv,
+                    stdout=out,
+                    stderr=subprocess.STDOUT,
+                    stdin=subprocess.DEVNULL,
+                    env=self.env,
+                    cwd=self.cwd,
+                    start_new_session=True,
+                )
+            except OSError as e:
+                raise StackError(self.name, f"cannot start {self.argv[0]}: {e}") from e
+        return self
+
+    @property
+    def pid(self) -> int | None:
+        return self.proc.pid if self.proc else None
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def wait_ready(self, ready: Callable[[], bool], timeout: float, what: str, interval: float = 0.1) -> None:
+        """Poll ``ready`` until it is true; fail at once if the process exits, or at the deadline."""
+        deadline = time.monotonic() + timeout
+        while True:
+            if not self.alive():
+                code = self.proc.returncode if self.proc else None
+                raise StackError(self.name, f"exited with code {code} before {what}", self.log)
+            try:
+                if ready():
+                    return
+            except Exception:  # a readiness probe may raise while the server warms up; keep polling
+                pass
+            if time.monotonic() > deadline:
+                raise StackError(self.name, f"not ready after {timeout:.0f} s ({what})", self.log)
+            time.sleep(interval)
+
+    def stop(self, timeout: float = 10.0) -> None:
+        if not self.proc:
+            return
+        kill_group(self.proc, timeout)
+
+
+def kill_group(proc: subprocess.Popen, timeout: float = 10.0) -> None:
+    """SIGTERM the process group, then SIGKILL what is left of it after ``timeout``."""
+    try:
+        pgid = os.getpgid(proc.pid)
+    except ProcessLookupError:
+        pgid = None
+    for sig, wait in ((signal.SIGTERM, timeout), (signal.SIGKILL, 5.0)):
+        if pgid is not None:
+            try:
+                os.killpg(pgid, sig)
+            except ProcessLookupError:
+                pass
+        try:
+            proc.wait(timeout=wait)
+            break
+        except subprocess.TimeoutExpired:
+            continue
+    # The leader may be gone while members of its group live on: finish them.
+    if pgid is not None:
+        try:
+            os.killpg(pgid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass

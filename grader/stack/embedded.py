@@ -1,0 +1,53 @@
+"""``embedded`` backend: ``mlflow server`` on SQLite with a local artifact folder. Needs only pip."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+from grader.stack.base import StackInfo
+from grader.stack.local import free_port
+from grader.stack.mlflow_server import start_mlflow_server
+
+
+class EmbeddedStack:
+    name = "embedded"
+
+    def __init__(self, base_dir: Path | None = None, ports: dict | None = None, timeout: float = 120.0):
+        self.base_dir = base_dir
+        self.ports = ports or {}
+        self.timeout = timeout
+        self.server = None
+        self.workdir: Path | None = None
+
+    def start(self) -> StackInfo:
+        self.workdir = Path(tempfile.mkdtemp(prefix="handson-embedded-", dir=self.base_dir))
+        try:
+            db = self.workdir / "mlflow.db"
+            artifacts = self.workdir / "artifacts"
+            artifacts.mkdir()
+            port = free_port("mlflow", self.ports.get("mlflow"))
+            self.server = start_mlflow_server(self.workdir, port, f"sqlite:///{db}", str(artifacts),
+                                              timeout=self.timeout)
+            return StackInfo(
+                backend="embedded",
+                tracking_uri=f"http://127.0.0.1:{port}",
+                # SQLite has no accounts: the grader opens the file read-only instead.
+                db_url=f"sqlite:///file:{db}?mode=ro&uri=true",
+                artifact_dir=str(artifacts),
+                logs={"mlflow": str(self.server.log)},
+                pids={"mlflow": self.server.pid},
+                owner_pid=os.getpid(),
+            )
+        except BaseException:
+            self.stop()
+            raise
+
+    def stop(self) -> None:
+        if self.server:
+            self.server.stop()
+            self.server = None
+        if self.workdir and not os.environ.get("HANDSON_KEEP_STACK_DIR"):
+            shutil.rmtree(self.workdir, ignore_errors=True)

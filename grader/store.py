@@ -1,0 +1,210 @@
+"""Readers of what really landed: the tracking database (SQLAlchemy Core) and the artifact store.
+
+The database is read through the grader's read-only account (or a read-only SQLite handle); MySQL,
+MariaDB and SQLite share the same queries. Objects are read with the ``minio`` SDK, or from the
+artifact folder for ``embedded``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections import defaultdict
+from pathlib import Path
+from urllib.parse import urlparse
+
+import sqlalchemy as sa
+
+from grader.stack.base import StackInfo
+
+# Lightweight table handles: the dialect quotes reserved words such as MySQL's ``key``.
+_T = {
+    "experiments": sa.table("experiments", *map(sa.column, (
+        "experiment_id", "name", "artifact_location", "lifecycle_stage", "creation_time"))),
+    "experiment_tags": sa.table("experiment_tags", sa.column("key"), sa.column("value"), sa.column("experiment_id")),
+    "runs": sa.table("runs", *map(sa.column, (
+        "run_uuid", "name", "status", "start_time", "end_time", "lifecycle_stage", "artifact_uri",
+        "experiment_id"))),
+    "tags": sa.table("tags", sa.column("key"), sa.column("value"), sa.column("run_uuid")),
+    "params": sa.table("params", sa.column("key"), sa.column("value"), sa.column("run_uuid")),
+    "metrics": sa.table("metrics", *map(sa.column, ("key", "value", "step", "timestamp", "run_uuid"))),
+    "latest_metrics": sa.table("latest_metrics", *map(sa.column, ("key", "value", "step", "run_uuid"))),
+    "registered_models": sa.table("registered_models", sa.column("name"), sa.column("creation_time")),
+    "model_versions": sa.table("model_versions", *map(sa.column, (
+        "name", "version", "run_id", "source", "storage_location", "current_stage", "status"))),
+}
+
+
+@dataclasses.dataclass
+class Run:
+    run_id: str
+    name: str | None
+    status: str
+    start_time: int | None
+    end_time: int | None
+    lifecycle_stage: str
+    artifact_uri: str | None
+    tags: dict = dataclasses.field(default_factory=dict)
+    params: dict = dataclasses.field(default_factory=dict)
+    # key -> [(step, value)] in logging order
+    metrics: dict = dataclasses.field(default_factory=lambda: defaultdict(list))
+    # key -> (value, step)
+    latest: dict = dataclasses.field(default_factory=dict)
+
+    @property
+    def parent_id(self) -> str | None:
+        return self.tags.get("mlflow.parentRunId")
+
+
+@dataclasses.dataclass
+class Experiment:
+    experiment_id: str
+    name: str
+    lifecycle_stage: str
+    artifact_location: str | None
+    creation_time: int | None
+    tags: dict
+    runs: list  # [Run], in start order
+
+
+@dataclasses.dataclass
+class ModelVersion:
+    name: str
+    version: int
+    run_id: str | None
+    source: str | None
+    storage_location: str | None
+
+
+class TrackingDB:
+    def __init__(self, url: str):
+        self.engine = sa.create_engine(url, pool_pre_ping=True, pool_size=1, max_overflow=2)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    def ping(self) -> None:
+        with self.engine.connect() as conn:
+            conn.execute(sa.text("SELECT 1"))
+
+    def table_names(self) -> set[str]:
+        return set(sa.inspect(self.engine).get_table_names())
+
+    def experiments_named(self, name: str, load_runs: bool = True) -> list[Experiment]:
+        e, et = _T["experiments"], _T["experiment_tags"]
+        with self.engine.connect() as conn:
+            rows = conn.execute(sa.select(e).where(e.c.name == name)).all()
+            found = []
+            for row in rows:
+                tags = dict(conn.execute(sa.select(et.c.key, et.c.value).where(
+                    et.c.experiment_id == row.experiment_id)).all())
+                runs = self._runs(conn, row.experiment_id) if load_runs else []
+                found.append(Experiment(str(row.experiment_id), row.name, row.lifecycle_stage,
+                                        row.artifact_location, row.creation_time, tags, runs))
+        # Never let a collation decide equality: compare exactly here.
+        return [x for x in found if x.name == name]
+
+    def _runs(self, conn, experiment_id) -> list[Run]:
+        r = _T["runs"]
+        runs = {row.run_uuid: Run(row.run_uuid, row.name, row.status, row.start_time, row.end_time,
+                                  row.lifecycle_stage, row.artifact_uri)
+                for row in conn.execute(sa.select(r).where(r.c.experiment_id == experiment_id)
+                                        .order_by(r.c.start_time, r.c.run_uuid))}
+        if not runs:
+            return []
+        ids = list(runs)
+        for name in ("tags", "params"):
+            t = _T[name]
+            for row in conn.execute(sa.select(t.c.run_uuid, t.c.key, t.c.value).where(t.c.run_uuid.in_(ids))):
+                getattr(runs[row.run_uuid], name)[row.key] = row.value
+        m = _T["metrics"]
+        for row in conn.execute(sa.select(m.c.run_uuid, m.c.key, m.c.value, m.c.step).where(m.c.run_uuid.in_(ids))
+                                .order_by(m.c.run_uuid, m.c.key, m.c.timestamp, m.c.step)):
+            runs[row.run_uuid].metrics[row.key].append((int(row.step), float(row.value)))
+        lm = _T["latest_metrics"]
+        for row in conn.execute(sa.select(lm.c.run_uuid, lm.c.key, lm.c.value, lm.c.step).where(
+                lm.c.run_uuid.in_(ids))):
+            runs[row.run_uuid].latest[row.key] = (float(row.value), int(row.step))
+        return list(runs.values())
+
+    def experiment_names_since(self, since_ms: int) -> list[str]:
+        e = _T["experiments"]
+        with self.engine.connect() as conn:
+            rows = conn.execute(sa.select(e.c.name).where(e.c.creation_time >= since_ms)).all()
+        return sorted(r.name for r in rows)
+
+    def model_versions(self, name: str) -> list[ModelVersion]:
+        mv = _T["model_versions"]
+        with self.engine.connect() as conn:
+            rows = conn.execute(sa.select(mv).where(mv.c.name == name).order_by(mv.c.version)).all()
+        return [ModelVersion(r.name, int(r.version), r.run_id, r.source, r.storage_location)
+                for r in rows if r.name == name]
+
+    def registered_model_exists(self, name: str) -> bool:
+        rm = _T["registered_models"]
+        with self.engine.connect() as conn:
+            rows = conn.execute(sa.select(rm.c.name).where(rm.c.name == name)).all()
+        return any(r.name == name for r in rows)
+
+
+def artifact_key(uri: str | None) -> str | None:
+    """``mlflow-artifacts:/1/abc/artifacts`` -> ``1/abc/artifacts`` (the key prefix in the store)."""
+    if not uri:
+        return None
+    parsed = urlparse(uri)
+    if parsed.scheme != "mlflow-artifacts":
+        return None
+    return parsed.path.strip("/")
+
+
+class ObjectStore:
+    """The artifact store: a MinIO bucket, or a folder for ``embedded``."""
+
+    def __init__(self, info: StackInfo):
+        self.info = info
+        self.client = None
+        if info.bucket:
+            from minio import Minio
+
+            self.client = Minio(info.s3_endpoint, access_key=info.s3_access_key, secret_key=info.s3_secret_key,
+                                secure=False)
+
+    @property
+    def label(self) -> str:
+        return self.info.artifact_store_label
+
+    def ready(self) -> bool:
+        return self.bucket_exists()
+
+    def bucket_exists(self) -> bool:
+        if self.client is not None:
+            return self.client.bucket_exists(self.info.bucket)
+        return Path(self.info.artifact_dir).is_dir()
+
+    def keys(self, prefix: str) -> list[str]:
+        prefix = prefix.strip("/") + "/"
+        if self.client is not None:
+            return sorted(o.object_name for o in self.client.list_objects(self.info.bucket, prefix=prefix,
+                                                                          recursive=True))
+        root = Path(self.info.artifact_dir)
+        base = root / prefix
+        if not base.is_dir():
+            return []
+        return sorted(str(p.relative_to(root)) for p in base.rglob("*") if p.is_file())
+
+    def get(self, key: str) -> bytes | None:
+        if self.client is not None:
+            from minio.error import S3Error
+
+            try:
+                resp = self.client.get_object(self.info.bucket, key)
+            except S3Error as e:
+                if e.code in ("NoSuchKey", "NoSuchBucket"):
+                    return None
+                raise
+            try:
+                return resp.read()
+            finally:
+                resp.close()
+                resp.release_conn()
+        path = Path(self.info.artifact_dir) / key
+        return path.read_bytes() if path.is_file() else None
