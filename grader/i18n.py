@@ -38,7 +38,12 @@ def get_lang() -> str:
     return _lang
 
 
-def t(key: str, lang: str | None = None, **values) -> str:
+def t(key: str, /, **values) -> str:
+    """The message ``key`` in the current language, placeholders filled from ``values``."""
+    return t_in(_lang, key, **values)
+
+
+def t_in(lang: str, key: str, /, **values) -> str:
     entry = MESSAGES[key]
-    text = entry.get(lang or _lang) or entry["en"]
+    text = entry.get(lang) or entry["en"]
     return text.format(**values) if values else text

@@ -239,6 +239,8 @@ MESSAGES = {
                   "ja": "MLflow UI: {uri}\n{path} に記録しました。採点: pytest --stack external\nCtrl-C でスタックを停止します。"},
     "cli.stopping": {"en": "stopping the stack…", "ja": "スタックを停止しています…"},
     "cli.stopped": {"en": "stack stopped", "ja": "スタックを停止しました"},
+    "cli.already": {"en": "a stack is already running at {uri}; stop it first with `python -m grader stack down`",
+                    "ja": "{uri} ですでにスタックが起動しています。先に `python -m grader stack down` で停止してください"},
     "cli.none": {"en": "no stack is recorded", "ja": "記録されたスタックはありません"},
     "cli.died": {"en": "the {service} service exited; stopping the stack", "ja": "{service} サービスが終了したため、スタックを停止します"},
 }

@@ -1,0 +1,151 @@
+"""``python -m grader``: start/stop a grading stack, merge shard gradebooks, export the learner release."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+
+from grader.i18n import set_lang, t
+
+
+def _stack_up(args) -> int:
+    from grader.stack import StackError, make_backend
+    from grader.stack.external import remove_stack_file, write_stack_file
+
+    backend = make_backend(args.backend, ports={"mlflow": args.mlflow_port, "mysql": args.mysql_port,
+                                                "minio": args.minio_port}, timeout=args.timeout)
+    print(t("cli.starting", backend=args.backend), flush=True)
+    stopping = []
+
+    def on_signal(signum, _frame):
+        stopping.append(signum)
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, on_signal)
+    try:
+        info = backend.start()
+    except StackError as e:
+        print(e.describe(), file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        backend.stop()
+        return 130
+    path = write_stack_file(info)
+    print(t("cli.ready", uri=info.tracking_uri, path=path), flush=True)
+    code = 0
+    try:
+        while True:
+            time.sleep(1.0)
+            dead = [name for name, pid in info.pids.items() if pid and not _alive(pid)]
+            if dead:
+                print(t("cli.died", service=dead[0]), file=sys.stderr, flush=True)
+                code = 1
+                break
+    except KeyboardInterrupt:
+        pass
+    finally:
+        print(t("cli.stopping"), flush=True)
+        remove_stack_file()
+        backend.stop()
+        print(t("cli.stopped"), flush=True)
+    return code
+
+
+def _alive(pid: int) -> bool:
+    try:
+        import psutil
+
+        proc = psutil.Process(pid)
+        return proc.is_running() and proc.status() != psutil.STATUS_ZOMBIE
+    except Exception:  # no such process, or it vanished while we looked
+        return False
+
+
+def _stack_down(_args) -> int:
+    from grader.stack.external import recorded_stack, remove_stack_file
+
+    info = recorded_stack()
+    if info is None or not info.owner_pid:
+        print(t("cli.none"))
+        remove_stack_file()
+        return 0
+    if _alive(info.owner_pid):
+        os.kill(info.owner_pid, signal.SIGTERM)
+        for _ in range(300):
+            if not _alive(info.owner_pid):
+                break
+            time.sleep(0.1)
+    remove_stack_file()
+    print(t("cli.stopped"))
+    return 0
+
+
+def _merge(args) -> int:
+    from grader import report
+
+    rows = {}
+    for path in args.inputs:
+        for row in report.read_gradebook(Path(path)):
+            rows[row["learner"]] = row
+    report.write_gradebook(Path(args.output), list(rows.values()))
+    print(f"{len(rows)} learner(s) -> {args.output}")
+    return 0
+
+
+def _export(args) -> int:
+    from grader.export import export
+
+    export(Path(__file__).resolve().parents[1], Path(args.dest))
+    print(f"learner release written to {args.dest}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m grader", description="MLflow hands-on grader tools")
+    parser.add_argument("--lang", choices=("en", "ja"), default=None)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    stack = sub.add_parser("stack", help="start or stop a grading stack")
+    stack_sub = stack.add_subparsers(dest="action", required=True)
+    up = stack_sub.add_parser("up", help="start a stack, record it, keep it up until Ctrl-C")
+    up.add_argument("--backend", choices=("local", "docker", "embedded"), default=None)
+    up.add_argument("--timeout", type=float, default=180.0, help="seconds each service may take to start")
+    for name in ("mlflow", "mysql", "minio"):
+        up.add_argument(f"--{name}-port", type=int, default=None)
+    stack_sub.add_parser("down", help="stop the recorded stack")
+
+    merge = sub.add_parser("merge", help="merge shard gradebooks into one")
+    merge.add_argument("inputs", nargs="+", help="gradebook CSV files")
+    merge.add_argument("-o", "--output", required=True)
+
+    exp = sub.add_parser("export", help="write the learner-facing repository (no solutions, no hidden checks)")
+    exp.add_argument("dest")
+
+    args = parser.parse_args(argv)
+    set_lang(args.lang)
+    if args.command == "stack" and args.action == "up":
+        from grader.stack import external
+
+        running = external.recorded_stack()
+        if running is not None and external.healthy(running):
+            print(t("cli.already", uri=running.tracking_uri), file=sys.stderr)
+            return 1
+        if args.backend is None:
+            from grader.stack import docker, local
+
+            args.backend = ("docker" if docker.engine_answers()
+                            else "local" if not local.missing_binaries() else "embedded")
+        return _stack_up(args)
+    if args.command == "stack":
+        return _stack_down(args)
+    if args.command == "merge":
+        return _merge(args)
+    return _export(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
