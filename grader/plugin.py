@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import sys
 import traceback
+import urllib.error
 
 import pytest
 
@@ -163,7 +164,7 @@ def _infra_service(exc: BaseException) -> str | None:
         return "mysql"
     if module.startswith(("minio", "urllib3")):
         return "minio"
-    if isinstance(exc, (ConnectionError, TimeoutError)):
+    if isinstance(exc, (ConnectionError, TimeoutError, urllib.error.URLError)):
         return "mlflow"
     return None
 

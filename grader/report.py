@@ -94,6 +94,8 @@ def gradescope(checks: dict[str, Result]) -> dict:
             "status": "passed" if r.status == "passed" else "failed",
             "output": output,
             "visibility": "hidden" if check.hidden else "visible",
+            # Machine-readable verdict: "error" = the stack failed, not the learner.
+            "extra_data": {"check": r.check, "status": r.status},
         })
     return {
         "score": sum(t_["score"] for t_ in tests),

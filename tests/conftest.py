@@ -1,0 +1,114 @@
+"""Harness for the suite's own tests: one real stack per session, and a way to run the grader on it.
+
+The grader runs as the learner runs it — ``python -m pytest checks …`` in a subprocess — against a
+stack this session started once (``--stack external`` through a private stack file), so each test
+pays for its scripts, not for a stack start.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SUBMISSIONS = Path(__file__).resolve().parent / "submissions"
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+def require_local_stack() -> None:
+    """Skip on a laptop without MariaDB/MinIO; under CI the real-stack tests must run, so fail."""
+    from grader.stack.local import missing_binaries
+
+    missing = missing_binaries()
+    if missing:
+        message = "the local stack needs: " + "; ".join(missing)
+        if IN_CI:
+            pytest.fail(message + " (CI=true: real-stack tests must run; see scripts/install-local-stack.sh)")
+        pytest.skip(message)
+
+
+@pytest.fixture(scope="session")
+def local_stack(tmp_path_factory):
+    """A real MariaDB + MinIO + MLflow stack shared by the session's grading runs."""
+    require_local_stack()
+    from grader.stack.local import LocalStack
+
+    backend = LocalStack(base_dir=tmp_path_factory.mktemp("local-stack"))
+    info = backend.start()
+    yield info
+    backend.stop()
+
+
+@pytest.fixture(scope="session")
+def local_stack_file(local_stack, tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("stackfile") / "stack.json"
+    path.write_text(local_stack.to_json())
+    path.chmod(0o600)
+    return path
+
+
+@dataclasses.dataclass
+class Graded:
+    returncode: int
+    output: str
+    # learner -> check id -> {"status": passed|failed|error, "output": message}
+    results: dict
+
+    def statuses(self, learner: str | None = None) -> dict:
+        if learner is None:
+            assert len(self.results) == 1, f"expected one learner, got {list(self.results)}"
+            learner = next(iter(self.results))
+        return {check: entry["status"] for check, entry in self.results[learner].items()}
+
+    def message(self, check: str, learner: str | None = None) -> str:
+        learner = learner or next(iter(self.results))
+        return self.results[learner][check]["output"]
+
+
+def _read_results(path: Path) -> dict:
+    data = json.loads(path.read_text(encoding="utf-8"))
+    return {t["extra_data"]["check"]: {"status": t["extra_data"]["status"], "output": t["output"]}
+            for t in data["tests"]}
+
+
+def grade(tmp_path: Path, *args: str, stack_file: Path | None = None, submission: Path | None = None,
+          submissions: Path | None = None, env: dict | None = None, timeout: float = 900) -> Graded:
+    """Run the grader in a subprocess, as a learner or an instructor would, and read its report."""
+    out = tmp_path / ("grades" if submissions else "results.json")
+    cmd = [sys.executable, "-m", "pytest", "checks", "-p", "no:cacheprovider", "--grade-json", str(out)]
+    if submission:
+        cmd += ["--submission", str(submission)]
+    if submissions:
+        cmd += ["--submissions", str(submissions)]
+    if stack_file:
+        cmd += ["--stack", "external"]
+    cmd += list(args)
+    run_env = {k: v for k, v in os.environ.items() if not k.startswith("HANDSON_") and k != "PYTEST_ADDOPTS"}
+    run_env["HANDSON_STACK_FILE"] = str(stack_file or tmp_path / "no-stack.json")
+    run_env.update(env or {})
+    proc = subprocess.run(cmd, cwd=ROOT, env=run_env, capture_output=True, text=True, timeout=timeout)
+    output = proc.stdout + proc.stderr
+    results = {}
+    if submissions and out.is_dir():
+        for learner_dir in sorted(out.iterdir()):
+            results[learner_dir.name] = _read_results(learner_dir / "results.json")
+    elif out.is_file():
+        label = (submission or ROOT / "exercises").name
+        results[label] = _read_results(out)
+    return Graded(proc.returncode, output, results)
+
+
+@pytest.fixture
+def grade_local(local_stack_file, tmp_path):
+    """grade_local(*pytest_args, submission=…, submissions=…) on the session's local stack."""
+
+    def run(*args, **kwargs):
+        return grade(tmp_path, *args, stack_file=local_stack_file, **kwargs)
+
+    return run
