@@ -112,3 +112,24 @@ def grade_local(local_stack_file, tmp_path):
         return grade(tmp_path, *args, stack_file=local_stack_file, **kwargs)
 
     return run
+
+
+_STACKS_USED: list[str] = []
+
+
+@pytest.fixture(scope="session")
+def local_db_version(local_stack) -> str:
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(local_stack.db_url)
+    with engine.connect() as conn:
+        version = conn.execute(sa.text("SELECT VERSION()")).scalar()
+    engine.dispose()
+    _STACKS_USED.append(f"local stack: MySQL-compatible server {version}, MinIO at {local_stack.s3_endpoint}, "
+                        f"MLflow at {local_stack.tracking_uri}")
+    return version
+
+
+def pytest_terminal_summary(terminalreporter):
+    for line in _STACKS_USED:
+        terminalreporter.write_line(line)
