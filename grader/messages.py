@@ -233,6 +233,9 @@ MESSAGES = {
     "report.errors_note": {"en": "{count} check(s) could not be graded because the stack failed; grade again",
                            "ja": "スタックの障害で {count} 件のチェックを採点できませんでした。再採点してください"},
 
+    "usage.rootdir": {"en": "pytest chose {rootdir} as its rootdir, which has no checks/ folder. Run pytest from the grader's folder and write the option with '=' (--submissions=DIR, --submission=DIR), or add --rootdir=<grader folder>.",
+                      "ja": "pytest が checks/ フォルダのない {rootdir} を rootdir に選びました。採点プログラムのフォルダで pytest を実行し、オプションは '=' 付きで書いてください（--submissions=DIR、--submission=DIR）。または --rootdir=<採点プログラムのフォルダ> を付けてください。"},
+
     # -- python -m grader ----------------------------------------------------------------------------
     "cli.starting": {"en": "starting the {backend} stack…", "ja": "{backend} スタックを起動しています…"},
     "cli.ready": {"en": "MLflow UI: {uri}\nrecorded in {path}; grade with: pytest --stack external\nCtrl-C stops the stack.",

@@ -69,8 +69,20 @@ def pytest_addoption(parser):
         parser.addini(name, text, default=default)
 
 
+def _in_grader_project(config) -> bool:
+    """The plugin is installed for the whole environment; it grades only in a hands-on repository."""
+    return (config.rootpath / "checks").is_dir() or bool(
+        config.getoption("submission") or config.getoption("submissions"))
+
+
 def pytest_configure(config):
     config.addinivalue_line("markers", "check(id): the test is the check `id` of the grader's catalogue")
+    if not _in_grader_project(config):
+        return
+    if not (config.rootpath / "checks").is_dir():
+        # pytest reads an existing folder given as an option value as a test path when it picks its
+        # rootdir (before plugins load), so `--submissions /elsewhere` can move the rootdir away.
+        raise pytest.UsageError(t("usage.rootdir", rootdir=config.rootpath))
     cfg = get_config(config)
     set_lang(cfg.lang)
     workerinput = getattr(config, "workerinput", None)
@@ -85,7 +97,9 @@ def pytest_configure(config):
 @pytest.hookimpl(optionalhook=True)
 def pytest_configure_node(node):
     """xdist controller: start the one shared stack before the first worker, hand it to every worker."""
-    node.workerinput.update(node.config.stash[_SESSION].workerinput())
+    session = node.config.stash.get(_SESSION, None)
+    if session is not None:
+        node.workerinput.update(session.workerinput())
 
 
 def pytest_unconfigure(config):
@@ -95,7 +109,9 @@ def pytest_unconfigure(config):
 
 
 def pytest_report_header(config):
-    session = config.stash[_SESSION]
+    session = config.stash.get(_SESSION, None)
+    if session is None:
+        return None
     cfg = session.cfg
     where = cfg.submissions or cfg.submission
     count = len(session.learners)
@@ -109,7 +125,7 @@ def pytest_report_header(config):
 def pytest_generate_tests(metafunc):
     if metafunc.definition.get_closest_marker("check") is None:
         return
-    learners = metafunc.config.stash[_SESSION].learners
+    learners = metafunc.config.stash[_SESSION].learners  # KeyError here: a check outside a grader repo
     metafunc.fixturenames.append("learner")
     metafunc.parametrize("learner", learners, ids=[lr.id for lr in learners], scope="function")
 
@@ -249,7 +265,7 @@ def result_of(props: dict) -> report.Result:
 
 def pytest_sessionfinish(session, exitstatus):
     config = session.config
-    if hasattr(config, "workerinput"):
+    if hasattr(config, "workerinput") or _SESSION not in config.stash:
         return
     grading = config.stash[_SESSION]
     results = config.stash[_RESULTS]
@@ -266,7 +282,7 @@ def pytest_sessionfinish(session, exitstatus):
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config):
-    results = config.stash[_RESULTS]
+    results = config.stash.get(_RESULTS, None)
     if not results:
         return
     terminalreporter.write_sep("=", t("summary.title"))

@@ -1,0 +1,12 @@
+"""Step 3 — mistake: the JSON is built by hand and var1 ends up as the string "1.0"."""
+
+import os
+
+import mlflow
+
+mlflow.set_experiment(os.environ["HANDSON_EXPERIMENT"])
+
+with mlflow.start_run(run_name="SampleB"):
+    mlflow.log_text("Hello world", "file1.txt")
+    mlflow.log_text('{"var1": "1.0", "var2": "fugafuga"}', "file2.json")
+    mlflow.log_artifact(os.path.join(os.environ["HANDSON_DATA_DIR"], "sample.png"))
