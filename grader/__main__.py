@@ -122,6 +122,12 @@ def main(argv: list[str] | None = None) -> int:
     merge.add_argument("inputs", nargs="+", help="gradebook CSV files")
     merge.add_argument("-o", "--output", required=True)
 
+    cls = sub.add_parser("classroom", help="print the GitHub Classroom workflow (points from the catalogue)")
+    cls.add_argument("--write", action="store_true", help="write it to .github/workflows/classroom.yml")
+    ver = sub.add_parser("verdict", help="exit 0 if CHECK passed in a results.json (for Classroom steps)")
+    ver.add_argument("results_json")
+    ver.add_argument("check")
+
     exp = sub.add_parser("export", help="write the learner-facing repository (no solutions, no hidden checks)")
     exp.add_argument("dest")
 
@@ -144,6 +150,21 @@ def main(argv: list[str] | None = None) -> int:
         return _stack_down(args)
     if args.command == "merge":
         return _merge(args)
+    if args.command == "classroom":
+        from grader import classroom
+
+        text = classroom.workflow()
+        if args.write:
+            path = Path(__file__).resolve().parents[1] / classroom.WORKFLOW
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(text, encoding="utf-8")
+        else:
+            sys.stdout.write(text)
+        return 0
+    if args.command == "verdict":
+        from grader import classroom
+
+        return classroom.verdict(Path(args.results_json), args.check)
     return _export(args)
 
 

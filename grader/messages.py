@@ -110,8 +110,8 @@ MESSAGES = {
                                "ja": "登録モデル HANDSON_MODEL_NAME のバージョン 1 が最良の子 run のモデルである"},
     "step5.registered.hint": {"en": "log the model in each child (mlflow.sklearn.log_model) and register the best: mlflow.register_model(model_uri, os.environ['HANDSON_MODEL_NAME'])",
                               "ja": "各子 run でモデルを記録し（mlflow.sklearn.log_model）、最良のものを mlflow.register_model(model_uri, os.environ['HANDSON_MODEL_NAME']) で登録してください"},
-    "step5.model_files.title": {"en": "the registered version's MLmodel and pickled model are objects in the bucket",
-                                "ja": "登録バージョンの MLmodel と pickle 化されたモデルがバケットに保存されている"},
+    "step5.model_files.title": {"en": "the registered version's MLmodel and serialized model are objects in the bucket",
+                                "ja": "登録バージョンの MLmodel とシリアライズされたモデルがバケットに保存されている"},
     "step5.model_files.hint": {"en": "log the model through the tracking server with mlflow.sklearn.log_model(model, name='model')",
                                "ja": "mlflow.sklearn.log_model(model, name='model') でトラッキングサーバ経由でモデルを記録してください"},
 
@@ -186,8 +186,8 @@ MESSAGES = {
                            "ja": "'{name}' のバージョン 1 は最良の子 run '{best}' のモデルのはずが、'{found}' のモデルでした"},
     "registry.not_proxied": {"en": "expected the version's storage location under mlflow-artifacts:/, found {location}",
                              "ja": "バージョンの保存場所は mlflow-artifacts:/ 以下のはずが、{location} でした"},
-    "registry.files": {"en": "expected MLmodel and a pickled model under {prefix}/ in {store}, found {found}",
-                       "ja": "{store} の {prefix}/ 以下に MLmodel と pickle 化されたモデルがあるはずが、{found} でした"},
+    "registry.files": {"en": "expected MLmodel and the serialized model (model.pkl or model.skops) under {prefix}/ in {store}, found {found}",
+                       "ja": "{store} の {prefix}/ 以下に MLmodel とシリアライズされたモデル（model.pkl または model.skops）があるはずが、{found} でした"},
 
     # -- the learner's script ------------------------------------------------------------------------
     "script.missing": {"en": "expected the script {script}; it does not exist",
@@ -229,6 +229,8 @@ MESSAGES = {
                        "ja": "スタックの障害で {count} 件のチェックを採点できませんでした（! 印）"},
     "summary.infra_note": {"en": "! = stack failure, not the learner's: fix the stack and grade again",
                            "ja": "! = スタックの障害（受講者の誤りではありません）。スタックを直して再採点してください"},
+    "progress.learner": {"en": "graded {learner}: {score}/{max} points ({done}/{total} learners done)",
+                         "ja": "{learner} の採点完了: {score}/{max} 点（{done}/{total} 名完了）"},
     "report.infra_error": {"en": "[stack failure: not graded]", "ja": "[スタック障害のため未採点]"},
     "report.errors_note": {"en": "{count} check(s) could not be graded because the stack failed; grade again",
                            "ja": "スタックの障害で {count} 件のチェックを採点できませんでした。再採点してください"},

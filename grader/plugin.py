@@ -242,25 +242,65 @@ def pytest_runtest_makereport(item, call):
         rep.user_properties.append(("handson_check", check_id))
         rep.user_properties.append(("handson_learner", learner))
         rep.user_properties.append(("handson_status", status))
+        outcome = getattr(item, "funcargs", {}).get("step")
+        if outcome is not None:
+            rep.user_properties.append(("handson_script_seconds", round(outcome.script.duration, 3)))
     return rep
 
 
 # -- results and reports ---------------------------------------------------------------------------
 class _Collector:
-    """Gathers one result per check from the reports (xdist forwards workers' reports here)."""
+    """Gathers one result per check from the reports (xdist forwards workers' reports here) and,
+    for a batch, says when each learner is fully graded."""
 
     def __init__(self, config):
         self.config = config
+        self.expected: dict[str, int] = {}
+        self.done: dict[str, int] = {}
 
+    def _expect(self, nodeids):
+        for nodeid in nodeids:
+            if nodeid.endswith("]") and "[" in nodeid:
+                learner = nodeid[nodeid.rindex("[") + 1:-1]
+                self.expected[learner] = self.expected.get(learner, 0) + 1
+
+    def pytest_collection_finish(self, session):
+        if not hasattr(self.config, "workerinput"):
+            self._expect(item.nodeid for item in session.items if item.get_closest_marker("check"))
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_xdist_node_collection_finished(self, node, ids):
+        if not self.expected:  # every worker collects the same items; count them once
+            self._expect(ids)
+
+    @pytest.hookimpl(trylast=True)  # after the terminal reporter has drawn this test's mark
     def pytest_runtest_logreport(self, report):
         props = dict(report.user_properties)
-        if "handson_status" in props:
-            self.config.stash[_RESULTS].append(result_of(props))
+        if "handson_status" not in props:
+            return
+        result = result_of(props)
+        self.config.stash[_RESULTS].append(result)
+        self.done[result.learner] = self.done.get(result.learner, 0) + 1
+        if self.config.stash[_SESSION].cfg.submissions and self.done[result.learner] == self.expected.get(
+                result.learner):
+            mine = [r for r in self.config.stash[_RESULTS] if r.learner == result.learner]
+            finished = sum(1 for k, n in self.done.items() if n == self.expected.get(k))
+            reporter = self.config.pluginmanager.get_plugin("terminalreporter")
+            if reporter is not None:
+                reporter.write("\n" if reporter.verbosity <= 0 else "")
+                reporter.write_line(t("progress.learner", learner=result.learner,
+                                      score=report_num(sum(r.score for r in mine)),
+                                      max=report_num(sum(r.max_score for r in mine)),
+                                      done=finished, total=len(self.expected)))
+
+
+def report_num(x: float) -> str:
+    return f"{x:g}"
 
 
 def result_of(props: dict) -> report.Result:
     return report.Result(props["handson_learner"], props["handson_check"], props["handson_status"],
-                         props.get("handson_message", ""))
+                         props.get("handson_message", ""), props.get("handson_script_seconds"))
 
 
 def pytest_sessionfinish(session, exitstatus):
@@ -271,12 +311,13 @@ def pytest_sessionfinish(session, exitstatus):
     results = config.stash[_RESULTS]
     cfg = grading.cfg
     per_learner = report.by_learner(results)
+    uri = grading.tracking_uri()
     if cfg.grade_json:
         if cfg.submissions:
             for learner, checks in per_learner.items():
-                report.write_gradescope(cfg.grade_json / learner / "results.json", checks)
+                report.write_gradescope(cfg.grade_json / learner / "results.json", checks, uri)
         elif per_learner:
-            report.write_gradescope(cfg.grade_json, next(iter(per_learner.values())))
+            report.write_gradescope(cfg.grade_json, next(iter(per_learner.values())), uri)
     if cfg.gradebook:
         report.write_gradebook(cfg.gradebook, report.gradebook_rows(results))
 

@@ -22,6 +22,8 @@ class Result:
     check: str
     status: str
     message: str = ""
+    # wall time of the step's script (None for checks that run no script)
+    script_seconds: float | None = None
 
     @property
     def max_score(self) -> float:
@@ -80,7 +82,7 @@ def summary_lines(results: list[Result]) -> list[str]:
     return lines
 
 
-def gradescope(checks: dict[str, Result]) -> dict:
+def gradescope(checks: dict[str, Result], tracking_uri: str | None = None) -> dict:
     tests = []
     for r in _ordered(checks):
         check = catalog.get(r.check)
@@ -103,12 +105,18 @@ def gradescope(checks: dict[str, Result]) -> dict:
         "output": t("report.errors_note", count=sum(1 for r in checks.values() if r.status == "error"))
         if any(r.status == "error" for r in checks.values()) else "",
         "tests": tests,
+        "extra_data": {"script_seconds": script_seconds(checks), "tracking_uri": tracking_uri},
     }
 
 
-def write_gradescope(path: Path, checks: dict[str, Result]) -> None:
+def script_seconds(checks: dict[str, Result]) -> dict[str, float]:
+    """step -> the wall time of its script, as the checks of that step saw it."""
+    return {catalog.get(r.check).step: r.script_seconds for r in _ordered(checks) if r.script_seconds is not None}
+
+
+def write_gradescope(path: Path, checks: dict[str, Result], tracking_uri: str | None = None) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(gradescope(checks), indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    path.write_text(json.dumps(gradescope(checks, tracking_uri), indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
 
 
 GRADEBOOK_STEPS = catalog.STEPS

@@ -12,6 +12,7 @@ from __future__ import annotations
 import collections
 import dataclasses
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -138,20 +139,63 @@ class _Capture(threading.Thread):
         return head + marker + tail.decode("utf-8", "replace")
 
 
-def _kill_leftovers(token: str) -> int:
-    """Stop processes the script left behind (daemonised children outlive their process group)."""
+def _holds_pipe(proc: psutil.Process, pipe_link: str | None) -> bool:
+    """Whether ``proc`` holds the write end of our output pipe (a child that dropped the marker but
+    kept the script's stdout). Linux only; elsewhere the marker alone finds leftovers."""
+    if pipe_link is None:
+        return False
+    fd_dir = f"/proc/{proc.pid}/fd"
+    try:
+        fds = os.listdir(fd_dir)
+    except OSError:
+        return False
+    for fd in fds:
+        try:
+            if os.readlink(f"{fd_dir}/{fd}") != pipe_link:
+                continue
+            with open(f"/proc/{proc.pid}/fdinfo/{fd}") as info:
+                flags = next((line.split()[1] for line in info if line.startswith("flags:")), "0")
+            if int(flags, 8) & os.O_ACCMODE != os.O_RDONLY:
+                return True
+        except (OSError, ValueError, IndexError):
+            continue
+    return False
+
+
+def _kill_leftovers(token: str, pipe_link: str | None = None) -> int:
+    """Stop processes the script left behind (daemonised children outlive their process group).
+
+    A leftover is a process carrying the run's marker in its environment, or one still holding the
+    script's output pipe. Passes repeat until one finds nothing, so a supervisor that restarts its
+    worker between the scan and the kill is caught on the next pass.
+    """
     killed = 0
     me = os.getpid()
-    for proc in psutil.process_iter(["pid"]):
-        if proc.pid == me:
-            continue
-        try:
-            if proc.environ().get("HANDSON_RUN_TOKEN") == token:
-                proc.kill()
-                killed += 1
-        except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess, OSError):
-            continue
+    for _ in range(10):
+        found = []
+        for proc in psutil.process_iter(["pid"]):
+            if proc.pid == me:
+                continue
+            try:
+                if proc.status() == psutil.STATUS_ZOMBIE:
+                    continue
+                if proc.environ().get("HANDSON_RUN_TOKEN") == token or _holds_pipe(proc, pipe_link):
+                    proc.kill()
+                    found.append(proc)
+            except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess, OSError):
+                continue
+        if not found:
+            break
+        killed += len(found)
+        psutil.wait_procs(found, timeout=2.0)
     return killed
+
+
+def _pipe_link(pipe) -> str | None:
+    try:
+        return f"pipe:[{os.fstat(pipe.fileno()).st_ino}]"
+    except (OSError, ValueError):
+        return None
 
 
 def run_script(submission: Path, script_name: str, info: StackInfo, experiment: str, data_dir: Path,
@@ -167,6 +211,7 @@ def run_script(submission: Path, script_name: str, info: StackInfo, experiment: 
     start = time.monotonic()
     proc = subprocess.Popen([sys.executable, script_name], cwd=submission, env=env, stdin=subprocess.DEVNULL,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+    pipe_link = _pipe_link(proc.stdout)
     capture = _Capture(proc.stdout)
     capture.start()
     try:
@@ -175,7 +220,14 @@ def run_script(submission: Path, script_name: str, info: StackInfo, experiment: 
         result.timed_out = True
     finally:
         kill_group(proc, timeout=3.0)
-        result.leftovers_killed = _kill_leftovers(token)
+        # start_new_session made the script the leader of group ``proc.pid``. Once the script has exited
+        # and been reaped, kill_group can no longer look that group up, yet its other members (children
+        # left in the background) live on: stop them by the group id we know.
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+        result.leftovers_killed = _kill_leftovers(token, pipe_link)
         capture.join(timeout=5.0)
     result.duration = time.monotonic() - start
     result.returncode = proc.returncode

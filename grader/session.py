@@ -104,6 +104,10 @@ class GradingSession:
             raise _Reported(self._error)
         return self._info
 
+    def tracking_uri(self) -> str | None:
+        """The stack's MLflow URL if one was started or handed over (never starts one)."""
+        return self._info.tracking_uri if self._info else None
+
     def stop(self) -> None:
         if self._db is not None:
             self._db.close()

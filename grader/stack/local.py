@@ -44,7 +44,8 @@ def missing_binaries() -> list[str]:
 
 def free_port(name: str, wanted: int | None) -> int:
     if wanted:
-        if not port_for.is_available(wanted):
+        # Not port_for.is_available: it also refuses free ports that are IANA-registered (5000, 3306, 9000).
+        if port_for.port_is_used(wanted):
             from grader.i18n import t
 
             raise StackError(name, t("stack.port_busy", port=wanted, option=f"--{name}-port"))

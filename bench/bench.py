@@ -1,0 +1,157 @@
+"""Grader benchmarks. Prints one JSON object on stdout (progress goes to stderr).
+
+    python bench/bench.py                  # everything (a few minutes on 2 cores)
+    python bench/bench.py --only cold      # cold start of the local and embedded stacks
+    python bench/bench.py --only overhead  # grading overhead on a warm stack
+    python bench/bench.py --only batch --learners 20
+
+- cold start: from nothing to a ready stack (MLflow /health 200), per backend.
+- overhead: wall time of grading ``solutions/`` on a warm stack divided by the scripts' own wall time.
+- batch: ``--submissions`` of N learners on one warm stack, ``-n 1`` vs ``-n 2`` (pytest-xdist), with
+  the per-check verdicts compared.
+Targets (issue 5): overhead ratio <= 1.3, local cold start <= 20 s, batch speed-up >= 1.7.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from grader.stack import make_backend  # noqa: E402
+
+TARGETS = {"overhead_ratio": 1.3, "local_cold_start_s": 20.0, "batch_speedup": 1.7}
+
+
+def log(*args):
+    print(*args, file=sys.stderr, flush=True)
+
+
+def cold_start(backend: str, repeat: int) -> dict:
+    times = []
+    for _ in range(repeat):
+        stack = make_backend(backend)
+        start = time.perf_counter()
+        stack.start()
+        times.append(time.perf_counter() - start)
+        stack.stop()
+        log(f"cold start {backend}: {times[-1]:.2f} s")
+    return {"runs_s": [round(t, 2) for t in times], "median_s": round(sorted(times)[len(times) // 2], 2)}
+
+
+def grade(stack_file: Path, out: Path, *args: str) -> tuple[float, subprocess.CompletedProcess]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HANDSON_")}
+    env["HANDSON_STACK_FILE"] = str(stack_file)
+    cmd = [sys.executable, "-m", "pytest", "checks", "-q", "-p", "no:cacheprovider", "--stack", "external",
+           "--grade-json", str(out), *args]
+    start = time.perf_counter()
+    proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True)
+    return time.perf_counter() - start, proc
+
+
+def overhead(stack_file: Path, work: Path, repeat: int) -> dict:
+    ratios, walls, scripts = [], [], []
+    for i in range(repeat):
+        out = work / f"overhead{i}.json"
+        wall, proc = grade(stack_file, out, "--submission", str(ROOT / "solutions"))
+        report = json.loads(out.read_text())
+        assert report["score"] == report["max_score"], proc.stdout[-2000:]
+        own = sum(report["extra_data"]["script_seconds"].values())
+        walls.append(wall)
+        scripts.append(own)
+        ratios.append(wall / own)
+        log(f"overhead: grading {wall:.2f} s, scripts {own:.2f} s, ratio {wall / own:.3f}")
+    best = min(range(repeat), key=lambda i: ratios[i])
+    return {"grading_s": round(walls[best], 2), "scripts_s": round(scripts[best], 2),
+            "ratio": round(ratios[best], 3), "ratios": [round(r, 3) for r in ratios]}
+
+
+def make_class(dest: Path, learners: int) -> Path:
+    """A class of learners: reference answers, untouched stubs, and faulty submissions, mixed."""
+    sources = [ROOT / "solutions", ROOT / "exercises"]
+    faulty = sorted((ROOT / "tests" / "submissions" / "faulty").glob("*")) if (
+        ROOT / "tests" / "submissions" / "faulty").is_dir() else []
+    for i in range(learners):
+        folder = dest / f"learner{i:02d}"
+        kind = i % 3
+        if kind == 2 and faulty:
+            shutil.copytree(ROOT / "solutions", folder)
+            case = faulty[i % len(faulty)]
+            for script in case.glob("step*.py"):
+                shutil.copy(script, folder / script.name)
+        else:
+            shutil.copytree(sources[kind % 2], folder)
+    return dest
+
+
+def verdicts(folder: Path) -> dict:
+    out = {}
+    for learner in sorted(folder.iterdir()):
+        report = json.loads((learner / "results.json").read_text())
+        out[learner.name] = {t["extra_data"]["check"]: t["extra_data"]["status"] for t in report["tests"]}
+    return out
+
+
+def batch(stack_file: Path, work: Path, learners: int) -> dict:
+    klass = make_class(work / "class", learners)
+    result = {"learners": learners}
+    seen = {}
+    for workers in (1, 2):
+        out = work / f"grades-n{workers}"
+        wall, proc = grade(stack_file, out, f"--submissions={klass}", "-n", str(workers))
+        seen[workers] = verdicts(out)
+        result[f"n{workers}_s"] = round(wall, 2)
+        log(f"batch -n {workers}: {wall:.2f} s")
+    result["speedup"] = round(result["n1_s"] / result["n2_s"], 3)
+    result["same_verdicts"] = seen[1] == seen[2]
+    return result
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--only", choices=("cold", "overhead", "batch"), action="append")
+    parser.add_argument("--learners", type=int, default=20)
+    parser.add_argument("--repeat", type=int, default=3)
+    args = parser.parse_args()
+    parts = set(args.only or ("cold", "overhead", "batch"))
+    out = {"machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0]}, "targets": TARGETS}
+    if "cold" in parts:
+        out["cold_start"] = {b: cold_start(b, args.repeat) for b in ("local", "embedded")}
+    if parts & {"overhead", "batch"}:
+        work = Path(tempfile.mkdtemp(prefix="handson-bench-"))
+        stack = make_backend("local")
+        info = stack.start()
+        stack_file = work / "stack.json"
+        stack_file.write_text(info.to_json())
+        try:
+            grade(stack_file, work / "warmup.json", "--submission", str(ROOT / "solutions"), "-k", "step1")
+            if "overhead" in parts:
+                out["overhead"] = overhead(stack_file, work, args.repeat)
+            if "batch" in parts:
+                out["batch"] = batch(stack_file, work, args.learners)
+        finally:
+            stack.stop()
+            shutil.rmtree(work, ignore_errors=True)
+    met = {}
+    if "cold_start" in out:
+        met["local_cold_start_s"] = out["cold_start"]["local"]["median_s"] <= TARGETS["local_cold_start_s"]
+    if "overhead" in out:
+        met["overhead_ratio"] = out["overhead"]["ratio"] <= TARGETS["overhead_ratio"]
+    if "batch" in out:
+        met["batch_speedup"] = out["batch"]["speedup"] >= TARGETS["batch_speedup"]
+    out["met"] = met
+    print(json.dumps(out, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,80 @@
+"""``python -m grader export DIR``: the learner-facing repository.
+
+Leaves out the instructor side — ``solutions/``, the suite's own ``tests/``, ``bench/``, ``.ci/`` — and
+every check the catalogue marks hidden: its function in ``checks/``, its catalogue entry, its
+messages. The Classroom workflow is regenerated for the visible checks. The export's own ``pytest``
+grades its exercises.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+from grader import catalog, classroom
+
+INSTRUCTOR_ONLY = ("solutions", "tests", "bench", ".ci", ".git")
+
+
+def _tracked_files(root: Path) -> list[Path]:
+    try:
+        out = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"], cwd=root,
+                             capture_output=True, check=True).stdout
+        return [root / p for p in out.decode().split("\0") if p]
+    except (OSError, subprocess.CalledProcessError):
+        return [p for p in root.rglob("*") if p.is_file() and "__pycache__" not in p.parts]
+
+
+def _strip_check_functions(source: str, hidden: set[str]) -> str:
+    tree = ast.parse(source)
+    drop = []
+    for node in tree.body:
+        if isinstance(node, ast.FunctionDef):
+            for deco in node.decorator_list:
+                if (isinstance(deco, ast.Call) and getattr(deco.func, "id", "") == "check"
+                        and deco.args and getattr(deco.args[0], "value", None) in hidden):
+                    drop.append((deco.lineno, node.end_lineno))
+    lines = source.splitlines(keepends=True)
+    for start, end in sorted(drop, reverse=True):
+        del lines[start - 1:end]
+    return "".join(lines)
+
+
+def _strip_catalogue(source: str, hidden: set[str]) -> str:
+    for check_id in hidden:
+        source = re.sub(rf'^\s*Check\("{re.escape(check_id)}"[^\n]*\n', "", source, flags=re.M)
+    return source
+
+
+def _strip_messages(source: str, hidden: set[str]) -> str:
+    for check_id in hidden:
+        for suffix in ("title", "hint"):
+            source = re.sub(rf'^\s*"{re.escape(check_id)}\.{suffix}": \{{.*?\}},\n', "", source, flags=re.M | re.S)
+    return source
+
+
+def export(root: Path, dest: Path) -> Path:
+    if dest.exists() and any(dest.iterdir()):
+        raise SystemExit(f"{dest} exists and is not empty")
+    hidden = {c.id for c in catalog.CHECKS if c.hidden}
+    for path in _tracked_files(root):
+        rel = path.relative_to(root)
+        if rel.parts[0] in INSTRUCTOR_ONLY or not path.is_file():
+            continue
+        target = dest / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(path, target)
+    if hidden:
+        for module in (dest / "checks").glob("test_step*.py"):
+            module.write_text(_strip_check_functions(module.read_text(encoding="utf-8"), hidden), encoding="utf-8")
+        cat = dest / "grader" / "catalog.py"
+        cat.write_text(_strip_catalogue(cat.read_text(encoding="utf-8"), hidden), encoding="utf-8")
+        msg = dest / "grader" / "messages.py"
+        msg.write_text(_strip_messages(msg.read_text(encoding="utf-8"), hidden), encoding="utf-8")
+    workflow = dest / classroom.WORKFLOW
+    workflow.parent.mkdir(parents=True, exist_ok=True)
+    workflow.write_text(classroom.workflow([c for c in catalog.CHECKS if c.id not in hidden]), encoding="utf-8")
+    return dest

@@ -1,0 +1,173 @@
+"""Instructor features: a class graded in one run, in parallel, in shards; reports that agree;
+the Classroom workflow; the learner release."""
+
+import json
+import shutil
+import subprocess
+import sys
+
+import pytest
+import yaml
+
+from conftest import ROOT, grade
+from grader import catalog, classroom, report
+
+MISTAKES = {
+    # learner folder -> (script, text replaced, replacement): typical slips, each costing one check
+    "c_tag_case": ("step2.py", '"tagA", "hoge"', '"tagA", "Hoge"'),
+    "d_dense": ("step2.py", '"Dence", 128', '"Dense", 128'),
+    "e_text": ("step3.py", '"Hello world"', '"Hello World"'),
+    "f_no_best_tag": ("step5.py", 'MlflowClient().set_tag(best_run_id, "best", "true")', "pass"),
+}
+
+
+def make_class(dest):
+    """Seven learners: two correct, one untouched, four with one mistake each."""
+    for name in ("a_good", "b_good"):
+        shutil.copytree(ROOT / "solutions", dest / name)
+    shutil.copytree(ROOT / "exercises", dest / "g_untouched")
+    for name, (script, old, new) in MISTAKES.items():
+        shutil.copytree(ROOT / "solutions", dest / name)
+        text = (dest / name / script).read_text()
+        assert old in text, f"{name}: the solution changed; update the mistake"
+        (dest / name / script).write_text(text.replace(old, new))
+    return dest
+
+
+@pytest.fixture(scope="module")
+def klass(tmp_path_factory):
+    return make_class(tmp_path_factory.mktemp("class"))
+
+
+@pytest.fixture(scope="module")
+def serial(klass, local_stack_file, tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("serial")
+    graded = grade(tmp, "--gradebook", str(tmp / "gradebook.csv"), stack_file=local_stack_file, submissions=klass)
+    return graded, tmp
+
+
+def verdicts(graded):
+    return {learner: {c: e["status"] for c, e in checks.items()} for learner, checks in graded.results.items()}
+
+
+def test_batch_grades_every_learner_exactly(serial):
+    graded, _ = serial
+    v = verdicts(graded)
+    assert sorted(v) == ["a_good", "b_good", "c_tag_case", "d_dense", "e_text", "f_no_best_tag", "g_untouched"]
+    every = {c.id for c in catalog.CHECKS}
+    assert {c for c, s in v["a_good"].items() if s == "passed"} == every, graded.output[-3000:]
+    assert v["b_good"] == v["a_good"]
+    expected_failures = {"c_tag_case": {"step2.tag"}, "d_dense": {"step2.param"}, "e_text": {"step3.text"},
+                         "f_no_best_tag": {"step5.best"}}
+    for learner, failing in expected_failures.items():
+        assert {c for c, s in v[learner].items() if s != "passed"} == failing, (learner, graded.output[-3000:])
+    learner_checks = {c.id for c in catalog.CHECKS if c.kind == "learner"}
+    assert {c for c, s in v["g_untouched"].items() if s == "failed"} == learner_checks
+    assert "graded g_untouched" in graded.output and "(7/7 learners done)" in graded.output
+
+
+def test_parallel_gives_the_same_verdicts_with_one_stack(serial, klass, tmp_path):
+    """-n 2: two workers share one stack (the controller starts it) and agree with the serial run."""
+    graded_serial, _ = serial
+    graded = grade(tmp_path, "-n", "2", "--stack", "local", submissions=klass)
+    assert verdicts(graded) == verdicts(graded_serial), graded.output[-3000:]
+    uris = {json.loads((tmp_path / "grades" / learner / "results.json").read_text())["extra_data"]["tracking_uri"]
+            for learner in graded.results}
+    assert len(uris) == 1 and None not in uris, uris
+    assert graded.output.count("stack = local") == 1
+
+
+def test_shards_merge_into_the_unsharded_gradebook(serial, klass, local_stack_file, tmp_path):
+    _, serial_dir = serial
+    parts = []
+    for i in (1, 2):
+        part = tmp_path / f"shard{i}.csv"
+        graded = grade(tmp_path / f"s{i}", f"--shard={i}/2", "--gradebook", str(part), stack_file=local_stack_file,
+                       submissions=klass)
+        assert part.exists(), graded.output[-2000:]
+        parts.append(part)
+    learners_1 = {r["learner"] for r in report.read_gradebook(parts[0])}
+    learners_2 = {r["learner"] for r in report.read_gradebook(parts[1])}
+    assert learners_1 and learners_2 and not learners_1 & learners_2
+    merged = tmp_path / "merged.csv"
+    subprocess.run([sys.executable, "-m", "grader", "merge", *map(str, parts), "-o", str(merged)], cwd=ROOT, check=True)
+    assert merged.read_text() == (serial_dir / "gradebook.csv").read_text()
+
+
+def test_gradebook_results_json_and_classroom_agree(serial):
+    graded, tmp = serial
+    rows = {r["learner"]: r for r in report.read_gradebook(tmp / "gradebook.csv")}
+    assert set(rows) == set(graded.results)
+    workflow = yaml.safe_load((ROOT / classroom.WORKFLOW).read_text())
+    steps = workflow["jobs"]["run-autograding-tests"]["steps"]
+    classroom_points = {s["with"]["test-name"]: float(s["with"]["max-score"]) for s in steps
+                        if s.get("uses", "").startswith("classroom-resources/autograding-command-grader")}
+    assert classroom_points == {c.id: c.points for c in catalog.CHECKS if not c.hidden}
+    for learner in graded.results:
+        results_json = tmp / "grades" / learner / "results.json"
+        data = json.loads(results_json.read_text())
+        classroom_score = sum(points for check, points in classroom_points.items()
+                              if classroom.verdict(results_json, check) == 0)
+        assert float(rows[learner]["total"]) == data["score"] == classroom_score, learner
+        assert float(rows[learner]["max"]) == data["max_score"] == sum(classroom_points.values())
+        per_step = {}
+        for test in data["tests"]:
+            step = test["extra_data"]["check"].split(".")[0]
+            per_step[step] = per_step.get(step, 0) + test["score"]
+        assert {s: float(rows[learner][s]) for s in per_step} == per_step
+
+
+def test_committed_classroom_workflow_is_generated_from_the_catalogue():
+    assert (ROOT / classroom.WORKFLOW).read_text() == classroom.workflow()
+
+
+def test_verdict_command(tmp_path):
+    path = tmp_path / "results.json"
+    path.write_text(json.dumps({"tests": [
+        {"status": "passed", "extra_data": {"check": "step2.tag"}},
+        {"status": "failed", "output": "expected tag", "extra_data": {"check": "step2.run"}}]}))
+    assert classroom.verdict(path, "step2.tag") == 0
+    assert classroom.verdict(path, "step2.run") == 1
+    assert classroom.verdict(path, "step3.run") == 1
+    assert classroom.verdict(tmp_path / "missing.json", "step2.tag") == 2
+
+
+def test_export_leaves_out_solutions_and_hidden_checks(tmp_path, local_stack_file):
+    """Mark step5.model_files hidden in a copy of the repo; its export has neither it nor solutions."""
+    repo = tmp_path / "repo"
+    subprocess.run(["git", "clone", "-q", str(ROOT), str(repo)], check=True)
+    for rel in ("grader", "checks", "exercises", "data", "conftest.py", "pytest.ini", "pyproject.toml"):
+        src = ROOT / rel
+        if src.is_dir():
+            shutil.rmtree(repo / rel)
+            shutil.copytree(src, repo / rel, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copy(src, repo / rel)
+    cat = repo / "grader" / "catalog.py"
+    cat.write_text(cat.read_text().replace('Check("step5.model_files")', 'Check("step5.model_files", hidden=True)'))
+    out = tmp_path / "release"
+    subprocess.run([sys.executable, "-m", "grader", "export", str(out)], cwd=repo, check=True,
+                   env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "PYTHONPATH": str(repo)})
+    assert not (out / "solutions").exists() and not (out / "tests").exists() and not (out / "bench").exists()
+    assert (out / "exercises" / "step1.py").exists() and (out / "README.md").exists()
+    leaked = [p for p in out.rglob("*") if p.is_file() and "model_files" in p.read_text(errors="ignore")]
+    assert not leaked, leaked
+    assert "step5.model_files" not in (out / classroom.WORKFLOW).read_text()
+    # The release grades its own exercises.
+    graded = grade_in(out, tmp_path, local_stack_file)
+    assert graded["max_score"] == catalog.max_points() - 1, graded
+    names = [t["extra_data"]["check"] for t in graded["tests"]]
+    assert "step5.model_files" not in names and len(names) == 26
+
+
+def grade_in(repo, tmp_path, stack_file):
+    import os
+
+    out = tmp_path / "release-results.json"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HANDSON_")}
+    env.update(HANDSON_STACK_FILE=str(stack_file), PYTHONPATH=str(repo))
+    proc = subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "--stack", "external",
+                           "--grade-json", str(out)], cwd=repo, env=env, capture_output=True, text=True,
+                          timeout=600)
+    assert out.exists(), proc.stdout[-3000:] + proc.stderr[-3000:]
+    return json.loads(out.read_text())

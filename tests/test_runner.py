@@ -1,0 +1,407 @@
+"""Unit tests of the submission runner: timeouts, leftovers, huge output, broken scripts, the contract.
+
+No stack is needed: the scripts never talk to MLflow, so the StackInfo points at closed ports.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import textwrap
+import threading
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+
+from grader import runner
+from grader.runner import HEAD_BYTES, TAIL_BYTES, run_script
+from grader.stack.base import StackInfo
+
+INFO = StackInfo(
+    backend="local",
+    tracking_uri="http://127.0.0.1:9",
+    db_url="mysql+pymysql://grader:s3cretpw1234@127.0.0.1:1/mlflow",
+    s3_endpoint="127.0.0.1:2",
+    s3_access_key="handson-abcd1234",
+    s3_secret_key="supersecretkey123",
+    bucket="mlflow",
+)
+EXPERIMENT = "handson-test-exp"
+MODEL = "handson-test-model"
+# Room for the "... [N bytes of output not kept] ..." line between head and tail.
+MARKER_ROOM = 200
+
+
+@pytest.fixture
+def submission(tmp_path) -> Path:
+    folder = tmp_path / "learner"
+    folder.mkdir()
+    return folder
+
+
+@pytest.fixture
+def data_dir(tmp_path) -> Path:
+    folder = tmp_path / "data"
+    folder.mkdir()
+    return folder
+
+
+def write(folder: Path, name: str, code: str) -> None:
+    (folder / name).write_text(textwrap.dedent(code), encoding="utf-8")
+
+
+def run(submission: Path, data_dir: Path, name: str = "step1.py", timeout: float = 30.0):
+    return run_script(submission, name, INFO, EXPERIMENT, data_dir, MODEL, timeout)
+
+
+def is_running(pid: int) -> bool:
+    """Alive and not a zombie (a killed orphan may wait a moment for init to reap it)."""
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
+def wait_gone(pids, timeout: float = 3.0) -> list[int]:
+    """The pids still running after ``timeout`` (a SIGKILLed process takes a moment to vanish)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        alive = [pid for pid in pids if is_running(pid)]
+        if not alive or time.monotonic() > deadline:
+            return alive
+        time.sleep(0.05)
+
+
+def processes_with_token(token: str) -> list[int]:
+    found = []
+    for proc in psutil.process_iter(["pid"]):
+        try:
+            if proc.status() == psutil.STATUS_ZOMBIE:
+                continue
+            if proc.environ().get("HANDSON_RUN_TOKEN") == token:
+                found.append(proc.pid)
+        except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess, OSError):
+            continue
+    return found
+
+
+def group_members(pgid: int) -> list[int]:
+    members = []
+    for proc in psutil.process_iter(["pid"]):
+        try:
+            if proc.status() != psutil.STATUS_ZOMBIE and os.getpgid(proc.pid) == pgid:
+                members.append(proc.pid)
+        except (psutil.NoSuchProcess, ProcessLookupError, psutil.ZombieProcess):
+            continue
+    return members
+
+
+def wait_for_file(path: Path, timeout: float = 10.0) -> str:
+    deadline = time.monotonic() + timeout
+    while not path.exists() or not path.read_text():
+        assert time.monotonic() < deadline, f"{path} never appeared"
+        time.sleep(0.05)
+    return path.read_text()
+
+
+# -- timeouts ----------------------------------------------------------------------------------------
+def test_hanging_script_times_out_and_its_group_is_killed(submission, data_dir):
+    write(submission, "step1.py", """
+        import json, os, subprocess, sys, time
+        # A child in the script's own process group: it must die with the script.
+        child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(1000)"])
+        with open("pids.json", "w") as f:
+            json.dump({"pid": os.getpid(), "pgid": os.getpgid(0), "child": child.pid}, f)
+        print("about to hang", flush=True)
+        time.sleep(1000)
+    """)
+    start = time.monotonic()
+    result = run(submission, data_dir, timeout=2)
+    elapsed = time.monotonic() - start
+
+    assert result.exists
+    assert result.timed_out
+    assert not result.ok
+    assert result.timeout == 2
+    assert result.returncode is not None and result.returncode != 0
+    assert elapsed < 8, f"run_script took {elapsed:.1f} s for a 2 s timeout"
+    assert 1.5 < result.duration < 8
+    assert "about to hang" in result.output
+    pids = json.loads((submission / "pids.json").read_text())
+    # start_new_session: the script leads its own group, separate from the grader's.
+    assert pids["pgid"] == pids["pid"] != os.getpgid(0)
+    assert wait_gone([pids["pid"], pids["child"]]) == []
+    assert group_members(pids["pgid"]) == []
+
+
+def test_script_ignoring_sigterm_is_still_stopped(submission, data_dir):
+    write(submission, "step1.py", """
+        import os, signal, time
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        open("pid.txt", "w").write(str(os.getpid()))
+        while True:
+            time.sleep(0.1)
+    """)
+    start = time.monotonic()
+    result = run(submission, data_dir, timeout=1)
+    elapsed = time.monotonic() - start
+    assert result.timed_out
+    assert elapsed < 10, f"a script ignoring SIGTERM held run_script for {elapsed:.1f} s"
+    assert wait_gone([int((submission / "pid.txt").read_text())]) == []
+
+
+# -- leftovers -----------------------------------------------------------------------------------------
+@pytest.mark.parametrize("how", ["popen_new_session", "fork_setsid"])
+def test_daemonised_child_is_killed_and_does_not_hold_run_script(submission, data_dir, how):
+    """The script starts a child in a new session that inherits stdout, prints its pid and exits 0."""
+    if how == "popen_new_session":
+        spawn = """
+            child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"],
+                                     start_new_session=True)
+            pid = child.pid
+        """
+    else:
+        spawn = """
+            pid = os.fork()
+            if pid == 0:
+                os.setsid()
+                time.sleep(120)
+                os._exit(0)
+        """
+    write(submission, "step1.py", "import os, subprocess, sys, time\n" + textwrap.dedent(spawn) + textwrap.dedent("""
+        open("token.txt", "w").write(os.environ["HANDSON_RUN_TOKEN"])
+        print(f"CHILD={pid}", flush=True)
+        sys.exit(0)
+    """))
+    start = time.monotonic()
+    result = run(submission, data_dir)
+    elapsed = time.monotonic() - start
+
+    assert result.returncode == 0, result.output
+    assert result.ok
+    # Not waiting for the child's copy of the stdout pipe to close (the child sleeps 120 s).
+    assert elapsed < 4, f"run_script took {elapsed:.1f} s: it waited on the daemonised child"
+    child = int(result.output.split("CHILD=")[1].split()[0])
+    token = (submission / "token.txt").read_text()
+    assert len(token) >= 16
+    assert result.leftovers_killed >= 1
+    assert wait_gone([child]) == [], f"the daemonised child {child} outlived run_script"
+    assert processes_with_token(token) == []
+
+
+def test_child_in_the_scripts_group_without_the_marker_is_killed(submission, data_dir):
+    """A background child that stays in the script's group but drops its environment (env={...})."""
+    write(submission, "step1.py", """
+        import os, subprocess, sys
+        child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"],
+                                 env={"PATH": os.environ.get("PATH", "")})
+        open("pids.json", "w").write(f'{{"pid": {os.getpid()}, "child": {child.pid}}}')
+        print("leaving a background child behind", flush=True)
+    """)
+    start = time.monotonic()
+    result = run(submission, data_dir)
+    elapsed = time.monotonic() - start
+    assert result.returncode == 0, result.output
+    pids = json.loads((submission / "pids.json").read_text())
+    assert wait_gone([pids["child"]]) == [], "a child left in the script's process group outlived run_script"
+    assert group_members(pids["pid"]) == []
+    assert elapsed < 4, f"run_script took {elapsed:.1f} s: it waited on the child's stdout"
+
+
+def test_escaped_child_still_holding_stdout_is_killed(submission, data_dir):
+    """New session *and* no marker: the only trace left is the script's stdout pipe it still holds."""
+    write(submission, "step1.py", """
+        import os, subprocess, sys
+        child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"],
+                                 start_new_session=True, env={"PATH": os.environ.get("PATH", "")})
+        print(f"CHILD={child.pid}", flush=True)
+    """)
+    start = time.monotonic()
+    result = run(submission, data_dir)
+    elapsed = time.monotonic() - start
+    assert result.returncode == 0, result.output
+    child = int(result.output.split("CHILD=")[1].split()[0])
+    assert wait_gone([child]) == [], "a child in its own session, without the marker, outlived run_script"
+    assert elapsed < 4, f"run_script took {elapsed:.1f} s: it waited on the child's stdout"
+
+
+def test_leftover_that_keeps_respawning_is_stopped(submission, data_dir):
+    """A daemon that restarts its worker as soon as it dies: every marked process is gone afterwards."""
+    write(submission, "step1.py", """
+        import os, subprocess, sys, time
+        supervisor = ("import subprocess, sys\\n"
+                      "while True:\\n"
+                      "    worker = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(120)'])\\n"
+                      "    open('workers.txt', 'a').write(f'{worker.pid}\\\\n')\\n"
+                      "    worker.wait()\\n")
+        subprocess.Popen([sys.executable, "-c", supervisor], start_new_session=True,
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        open("token.txt", "w").write(os.environ["HANDSON_RUN_TOKEN"])
+        while not os.path.exists("workers.txt"):
+            time.sleep(0.05)
+    """)
+    result = run(submission, data_dir)
+    assert result.returncode == 0, result.output
+    token = (submission / "token.txt").read_text()
+    deadline = time.monotonic() + 3
+    while processes_with_token(token) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert processes_with_token(token) == []
+    workers = [int(pid) for pid in (submission / "workers.txt").read_text().split()]
+    assert workers and wait_gone(workers) == []
+
+
+# -- output --------------------------------------------------------------------------------------------
+def test_huge_output_is_bounded_and_costs_no_memory(submission, data_dir):
+    line = "x" * 99 + "\n"
+    blocks, block_lines = 500, 1000  # 500 * 1000 * 100 bytes = 50 MB
+    write(submission, "step1.py", f"""
+        import sys
+        out = sys.stdout
+        out.write("FIRST LINE OF OUTPUT\\n")
+        block = {line!r} * {block_lines}
+        for _ in range({blocks}):
+            out.write(block)
+        out.write("LAST LINE OF OUTPUT\\n")
+    """)
+    expected_total = len("FIRST LINE OF OUTPUT\n") + blocks * block_lines * len(line) + len("LAST LINE OF OUTPUT\n")
+
+    me = psutil.Process()
+    before = me.memory_info().rss
+    peak = [before]
+    stop = threading.Event()
+
+    def sample():
+        while not stop.is_set():
+            peak[0] = max(peak[0], me.memory_info().rss)
+            time.sleep(0.01)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    try:
+        result = run(submission, data_dir, timeout=60)
+    finally:
+        stop.set()
+        sampler.join()
+    after = me.memory_info().rss
+
+    assert result.ok, result.tail()
+    assert result.output_bytes == expected_total
+    assert len(result.output) <= HEAD_BYTES + TAIL_BYTES + MARKER_ROOM
+    assert result.output.startswith("FIRST LINE OF OUTPUT\n")
+    assert result.output.rstrip().endswith("LAST LINE OF OUTPUT")
+    assert result.tail(1) == "LAST LINE OF OUTPUT"
+    assert "bytes of output not kept" in result.output
+    growth = max(peak[0], after) - before
+    assert growth < 20 * 1024 * 1024, f"grader memory grew by {growth / 2**20:.1f} MiB for 50 MB of output"
+
+
+def test_small_output_is_kept_whole(submission, data_dir):
+    write(submission, "step1.py", """
+        import sys
+        print("to stdout")
+        print("to stderr", file=sys.stderr)
+    """)
+    result = run(submission, data_dir)
+    assert result.ok
+    assert "to stdout" in result.output and "to stderr" in result.output
+    assert "not kept" not in result.output
+    assert result.output_bytes == len(result.output.encode())
+
+
+# -- broken scripts ------------------------------------------------------------------------------------
+def test_syntax_error(submission, data_dir):
+    write(submission, "step1.py", "print('hello'\nx = = 1\n")
+    result = run(submission, data_dir)
+    assert result.exists
+    assert not result.timed_out
+    assert result.returncode not in (0, None)
+    assert not result.ok
+    assert "SyntaxError" in result.output
+
+
+def test_missing_script_runs_nothing(submission, data_dir, monkeypatch):
+    def no_process(*args, **kwargs):
+        raise AssertionError("run_script started a process for a missing script")
+
+    monkeypatch.setattr(runner.subprocess, "Popen", no_process)
+    result = run(submission, data_dir, name="step3.py")
+    assert result.exists is False
+    assert result.returncode is None
+    assert not result.ok
+    assert result.output == "" and result.output_bytes == 0
+    assert result.script == str(submission / "step3.py")
+
+
+def test_exception_traceback_is_in_the_tail(submission, data_dir):
+    write(submission, "step1.py", """
+        print("some setup output")
+
+        def learner_function():
+            raise ValueError("boom from the learner's script")
+
+        learner_function()
+    """)
+    result = run(submission, data_dir)
+    assert result.returncode == 1
+    assert not result.ok and not result.timed_out
+    tail = result.tail(10)
+    assert "Traceback (most recent call last)" in tail
+    assert "learner_function" in tail
+    assert 'step1.py", line' in tail
+    assert tail.rstrip().endswith("ValueError: boom from the learner's script")
+
+
+# -- the contract ----------------------------------------------------------------------------------------
+def test_cwd_and_contract_variables(submission, data_dir):
+    write(submission, "step2.py", """
+        import json, os, sys
+        names = ["MLFLOW_TRACKING_URI", "HANDSON_EXPERIMENT", "HANDSON_DATA_DIR", "HANDSON_MODEL_NAME"]
+        json.dump({"cwd": os.getcwd(), "argv0": sys.argv[0], "executable": sys.executable,
+                   "env": {n: os.environ.get(n) for n in names}}, open("seen.json", "w"))
+    """)
+    result = run(submission, data_dir, name="step2.py")
+    assert result.ok, result.output
+    seen = json.loads((submission / "seen.json").read_text())
+    assert os.path.realpath(seen["cwd"]) == os.path.realpath(submission)
+    assert seen["argv0"] == "step2.py"
+    assert os.path.realpath(seen["executable"]) == os.path.realpath(sys.executable)
+    assert seen["env"] == {
+        "MLFLOW_TRACKING_URI": INFO.tracking_uri,
+        "HANDSON_EXPERIMENT": EXPERIMENT,
+        "HANDSON_DATA_DIR": str(data_dir),
+        "HANDSON_MODEL_NAME": MODEL,
+    }
+    assert Path(seen["env"]["HANDSON_DATA_DIR"]).is_absolute()
+
+
+def test_contract_variables_override_the_graders_own(submission, data_dir, monkeypatch):
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://elsewhere:5000")
+    monkeypatch.setenv("HANDSON_EXPERIMENT", "not-this-one")
+    monkeypatch.setenv("MLFLOW_EXPERIMENT_NAME", "not-this-either")
+    monkeypatch.setenv("MLFLOW_RUN_ID", "0123456789abcdef")
+    write(submission, "step1.py", """
+        import json, os
+        json.dump(dict(os.environ), open("env.json", "w"))
+    """)
+    assert run(submission, data_dir).ok
+    env = json.loads((submission / "env.json").read_text())
+    assert env["MLFLOW_TRACKING_URI"] == INFO.tracking_uri
+    assert env["HANDSON_EXPERIMENT"] == EXPERIMENT
+    assert "MLFLOW_EXPERIMENT_NAME" not in env
+    assert "MLFLOW_RUN_ID" not in env
+
+
+def test_started_ms_precedes_the_script(submission, data_dir):
+    write(submission, "step1.py", """
+        import time
+        open("t.txt", "w").write(str(int(time.time() * 1000)))
+    """)
+    result = run(submission, data_dir)
+    assert result.ok
+    script_ms = int((submission / "t.txt").read_text())
+    assert result.started_ms <= script_ms
+    assert script_ms - result.started_ms < 30_000

@@ -1,0 +1,384 @@
+"""Stack faults on real processes: busy ports, services that never get ready or die at once, a failed start,
+services killed in the middle of a grading run, Ctrl-C — and never a process left behind.
+
+No mocks: MariaDB, MinIO and MLflow run for real, and the faults are real (a listening socket, a closed port,
+SIGKILL, SIGINT). Every test is watched by ``_no_orphans``: each process started during the test carries a
+mark in its environment, and whatever carries it (or was seen as a descendant of this process) must be gone
+when the test ends.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from pathlib import Path
+
+import psutil
+import pytest
+
+from conftest import ROOT, grade, require_local_stack
+from grader import catalog
+from grader.stack.base import ServiceProcess, StackError
+from grader.stack.mlflow_server import start_mlflow_server
+
+GRADER_TRACEBACK = re.compile(r'File "[^"]*grader/')
+MARK = "STACK_FAULTS_TEST_MARK"
+ALL_CHECKS = [c.id for c in catalog.CHECKS]
+STEP1_CHECKS = [c.id for c in catalog.CHECKS if c.step == "step1"]
+# Facts about the stack (no script): in step1 they run before any learner's script.
+STACK_FACT_CHECKS = {"step1.server", "step1.backend_tables", "step1.artifact_bucket"}
+
+pytestmark = [pytest.mark.realstack, pytest.mark.slow]
+
+
+# -- no orphans ------------------------------------------------------------------------------------
+class ProcessWatch:
+    """Records every descendant of this process (sampled) and finds processes carrying this test's mark."""
+
+    def __init__(self, mark: str):
+        self.mark = mark
+        self.seen: dict[int, tuple[float, str]] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def start(self) -> "ProcessWatch":
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+        self.sample()
+
+    def _run(self) -> None:
+        while not self._stop.wait(0.1):
+            self.sample()
+
+    def sample(self) -> None:
+        try:
+            children = psutil.Process().children(recursive=True)
+        except psutil.Error:
+            return
+        for proc in children:
+            self.note(proc)
+
+    def note(self, proc: psutil.Process) -> None:
+        try:
+            if proc.pid not in self.seen:
+                self.seen[proc.pid] = (proc.create_time(), " ".join(proc.cmdline())[:160])
+        except psutil.Error:
+            pass
+
+    def survivors(self) -> dict[int, str]:
+        alive = {}
+        for pid, (created, cmd) in self.seen.items():
+            try:
+                proc = psutil.Process(pid)
+                if proc.create_time() == created and proc.status() != psutil.STATUS_ZOMBIE:
+                    alive[pid] = cmd
+            except psutil.Error:
+                continue
+        me = os.getpid()
+        for proc in psutil.process_iter(["pid"]):
+            if proc.pid == me or proc.pid in alive:
+                continue
+            try:
+                if proc.environ().get(MARK) == self.mark and proc.status() != psutil.STATUS_ZOMBIE:
+                    alive[proc.pid] = " ".join(proc.cmdline())[:160]
+            except psutil.Error:
+                continue
+        return alive
+
+
+def _kill(pids) -> None:
+    for pid in pids:
+        try:
+            psutil.Process(pid).kill()
+        except psutil.Error:
+            pass
+
+
+@pytest.fixture(autouse=True)
+def _no_orphans(monkeypatch):
+    mark = uuid.uuid4().hex
+    monkeypatch.setenv(MARK, mark)
+    watch = ProcessWatch(mark).start()
+    yield watch
+    watch.stop()
+    deadline = time.monotonic() + 20
+    while (left := watch.survivors()) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    if left:
+        _kill(left)
+        pytest.fail(f"processes started by this test are still alive after it: {left}")
+
+
+def _gone(pid: int, created: float | None = None) -> bool:
+    try:
+        proc = psutil.Process(pid)
+        if created is not None and proc.create_time() != created:
+            return True
+        return proc.status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return True
+
+
+def _busy_port():
+    """A listening socket on 127.0.0.1 and its port."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(1)
+    return sock, sock.getsockname()[1]
+
+
+def _closed_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+# -- 1. a port already in use ----------------------------------------------------------------------
+@pytest.mark.parametrize("service", ["mysql", "minio", "mlflow"])
+def test_busy_port_names_port_and_option(service, tmp_path):
+    require_local_stack()
+    from grader.stack.local import LocalStack
+
+    sock, port = _busy_port()
+    try:
+        backend = LocalStack(base_dir=tmp_path, ports={service: port})
+        with pytest.raises(StackError) as raised:
+            backend.start()
+    finally:
+        sock.close()
+    text = str(raised.value)
+    assert raised.value.service == service, text
+    assert str(port) in text and f"--{service}-port" in text, text
+    assert not backend.workdir.exists(), "a failed start must remove its temp dir"
+
+
+def test_free_fixed_port_is_accepted():
+    """A free port that happens to be IANA-registered (5000 is MLflow's own default) is not 'in use'."""
+    from grader.stack.local import free_port
+
+    import port_for
+
+    registered = [p for p in (5000, 5001, 3306, 9000, 8080, 8000, 3307, 9001) if p not in port_for.available_ports()]
+    for port in registered:
+        try:
+            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+                sock.bind(("127.0.0.1", port))
+        except OSError:
+            continue
+        assert free_port("mlflow", port) == port
+        return
+    pytest.skip("no free registered port to try")
+
+
+def test_busy_port_through_the_grader_is_an_error_not_a_failure(tmp_path):
+    require_local_stack()
+    sock, port = _busy_port()
+    try:
+        graded = grade(tmp_path, "--stack", "local", "--mlflow-port", str(port), submission=ROOT / "solutions",
+                       timeout=300)
+    finally:
+        sock.close()
+    statuses = graded.statuses()
+    assert statuses == {c: "error" for c in ALL_CHECKS}, graded.output[-3000:]
+    for check in ALL_CHECKS:
+        message = graded.message(check)
+        assert str(port) in message and "--mlflow-port" in message, f"{check}: {message}"
+    assert not GRADER_TRACEBACK.search(graded.output), graded.output[-5000:]
+    assert graded.returncode != 0
+
+
+# -- 2. a service that never gets ready, or exits at once -----------------------------------------
+def test_mlflow_never_healthy_times_out_with_log_and_leaves_nothing(tmp_path):
+    port = _closed_port()
+    db_port = _closed_port()
+    backend = f"mysql+pymysql://u:p@127.0.0.1:{db_port}/x"
+    artifacts = tmp_path / "artifacts"
+    artifacts.mkdir()
+    start = time.monotonic()
+    with pytest.raises(StackError) as raised:
+        start_mlflow_server(tmp_path, port, backend, str(artifacts), timeout=8)
+    took = time.monotonic() - start
+    error = raised.value
+    text = str(error)
+    assert error.service == "mlflow", text
+    assert "not ready after 8 s" in text, text
+    assert took >= 8, f"gave up after {took:.1f} s"
+    assert error.tail.strip(), f"no log tail in: {text}"
+    assert error.tail.strip().splitlines()[-1] in text
+    assert str(tmp_path / "mlflow.log") in text
+    left = []
+    for proc in psutil.process_iter(["pid", "cmdline"]):
+        cmd = proc.info["cmdline"] or []
+        if backend in cmd or (str(port) in cmd and any("mlflow" in part for part in cmd)):
+            if proc.status() != psutil.STATUS_ZOMBIE:
+                left.append((proc.pid, cmd))
+    assert not left, f"mlflow left behind: {left}"
+
+
+def test_service_that_exits_at_once_is_reported_at_once(tmp_path):
+    service = ServiceProcess("boomer", [sys.executable, "-c", "import sys; print('boom'); sys.exit(3)"],
+                             tmp_path / "boomer.log").start()
+    start = time.monotonic()
+    try:
+        with pytest.raises(StackError) as raised:
+            service.wait_ready(lambda: False, timeout=60, what="never")
+    finally:
+        service.stop()
+    took = time.monotonic() - start
+    text = str(raised.value)
+    assert took < 10, f"reported after {took:.1f} s, not at once"
+    assert raised.value.service == "boomer"
+    assert "code 3" in text and "boom" in text, text
+
+
+# -- 3. cleanup on a failed start ------------------------------------------------------------------
+@pytest.mark.parametrize("where", ["mlflow", "everything"])
+def test_failed_start_stops_what_it_started(where, tmp_path, _no_orphans):
+    require_local_stack()
+    from grader.stack.local import LocalStack
+
+    class SlowMlflow(LocalStack):
+        def _start_mlflow(self, db, s3):
+            self.started = {s.name: s.pid for s in self.services}
+            self.timeout = 0.5  # MLflow needs seconds: it cannot be ready in time
+            return super()._start_mlflow(db, s3)
+
+    backend = SlowMlflow(base_dir=tmp_path) if where == "mlflow" else LocalStack(base_dir=tmp_path, timeout=0.5)
+    with pytest.raises(StackError) as raised:
+        backend.start()
+    assert "not ready after" in str(raised.value), str(raised.value)
+    if where == "mlflow":
+        assert raised.value.service == "mlflow", str(raised.value)
+        assert set(backend.started) == {"mysql", "minio"}
+    _no_orphans.stop()
+    started = dict(_no_orphans.seen)
+    assert started, "the stack started no process"
+    if where == "mlflow":
+        assert set(backend.started.values()) <= set(started)
+        assert any("mlflow" in cmd and "server" in cmd for _, cmd in started.values()), started
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline and not all(_gone(pid, ct) for pid, (ct, _) in started.items()):
+        time.sleep(0.2)
+    left = {pid: cmd for pid, (ct, cmd) in started.items() if not _gone(pid, ct)}
+    assert not left, f"still running after the failed start: {left}"
+    assert not backend.workdir.exists(), f"{backend.workdir} was not removed"
+
+
+# -- 4. a service killed in the middle of a grading run --------------------------------------------
+SABOTEUR = '''"""Kills one service of the stack (a fault test, not a learner)."""
+import os, signal, time, urllib.parse
+from pathlib import Path
+
+import psutil
+
+service = Path("target.txt").read_text().strip()
+if service == "mlflow":
+    port = urllib.parse.urlparse(os.environ["MLFLOW_TRACKING_URI"]).port
+    pids = {c.pid for c in psutil.net_connections("tcp")
+            if c.status == psutil.CONN_LISTEN and c.laddr.port == port and c.pid}
+else:
+    pids = {int(Path("target.pid").read_text())}
+assert pids, f"found no process for {service}"
+for pid in pids:
+    os.killpg(os.getpgid(pid), signal.SIGKILL)
+time.sleep(1)
+print(f"killed {service}: {sorted(pids)}")
+'''
+
+
+@pytest.mark.parametrize("service", ["mysql", "minio", "mlflow"])
+def test_service_killed_mid_batch(service, tmp_path):
+    require_local_stack()
+    from grader.stack.local import LocalStack
+
+    backend = LocalStack(base_dir=tmp_path)
+    info = backend.start()
+    try:
+        stack_file = tmp_path / "stack.json"
+        stack_file.write_text(info.to_json())
+        subs = tmp_path / "subs"
+        learners = ["a_saboteur", "b_learner", "c_learner"]
+        for name in learners:
+            shutil.copytree(ROOT / "solutions", subs / name)
+        saboteur = subs / "a_saboteur"
+        (saboteur / "step1.py").write_text(SABOTEUR)
+        (saboteur / "target.txt").write_text(service)
+        (saboteur / "target.pid").write_text(str(info.pids[service]))
+
+        graded = grade(tmp_path, stack_file=stack_file, submissions=subs, timeout=600)
+    finally:
+        backend.stop()
+
+    out = graded.output
+    for name in learners:
+        assert (tmp_path / "grades" / name / "results.json").is_file(), f"no results.json for {name}\n{out[-3000:]}"
+        assert set(graded.results[name]) == set(ALL_CHECKS), name
+    for name in learners:
+        for check, entry in graded.results[name].items():
+            if check in STACK_FACT_CHECKS or (name == "a_saboteur" and check in STEP1_CHECKS):
+                continue  # graded before the kill, or the saboteur's own step
+            assert entry["status"] == "error", f"{name} {check}: {entry}"
+            assert f"({service})" in entry["output"], f"{name} {check}: {entry['output']}"
+    assert not GRADER_TRACEBACK.search(out), out[-5000:]
+    assert graded.returncode != 0
+
+
+# -- 5. Ctrl-C -------------------------------------------------------------------------------------
+def test_ctrl_c_tears_down_and_keeps_results(tmp_path):
+    require_local_stack()
+    out_json = tmp_path / "out.json"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HANDSON_") and k != "PYTEST_ADDOPTS"}
+    env.update(HANDSON_STACK_FILE=str(tmp_path / "no-stack.json"), PYTHONUNBUFFERED="1")
+    cmd = [sys.executable, "-m", "pytest", "checks", "-p", "no:cacheprovider", "--stack", "local",
+           "--submission", str(ROOT / "solutions"), "--grade-json", str(out_json)]
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            start_new_session=True, text=True)
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: lines.extend(iter(proc.stdout.readline, "")), daemon=True)
+    reader.start()
+    seen: dict[int, tuple[float, str]] = {}
+    try:
+        deadline = time.monotonic() + 240
+        while not any("checks/test_step2" in line for line in list(lines)):
+            assert proc.poll() is None, "".join(lines)[-3000:]
+            assert time.monotonic() < deadline, "no step2 progress line:\n" + "".join(lines)[-3000:]
+            for child in psutil.Process(proc.pid).children(recursive=True):
+                try:
+                    seen.setdefault(child.pid, (child.create_time(), " ".join(child.cmdline())))
+                except psutil.Error:
+                    pass
+            time.sleep(0.2)
+        services = [cmd for _, cmd in seen.values()]
+        assert any("mariadbd" in c or "mysqld" in c for c in services), services
+        assert any("minio" in c for c in services), services
+        assert any("mlflow" in c and "server" in c for c in services), services
+        os.killpg(proc.pid, signal.SIGINT)  # what a terminal does on Ctrl-C
+        try:
+            proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            pytest.fail("pytest did not exit within 60 s of Ctrl-C:\n" + "".join(lines)[-3000:])
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+        reader.join(timeout=5)
+    output = "".join(lines)
+    left = {pid: cmd for pid, (ct, cmd) in seen.items() if not _gone(pid, ct)}
+    assert not left, f"still running after Ctrl-C: {left}"
+    assert out_json.is_file(), "results so far were not written on Ctrl-C:\n" + output[-3000:]
+    report = json.loads(out_json.read_text())
+    kept = {t["extra_data"]["check"]: t["extra_data"]["status"] for t in report["tests"]}
+    assert {c: kept.get(c) for c in STEP1_CHECKS} == {c: "passed" for c in STEP1_CHECKS}, output[-3000:]

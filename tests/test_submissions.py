@@ -1,0 +1,192 @@
+"""Faulty, broken and alternative submissions, graded on the session's real local stack.
+
+``tests/submissions/`` holds
+
+* ``faulty/<case>/stepN.py`` — one realistic learner mistake each. ``expected.txt`` names the one check
+  the mistake must fail; every other check of step N must pass. ``also_fails.txt`` (optional, one id a
+  line) lists checks that cannot help failing with it because the catalogue makes them depend on each
+  other (documented in the case's script).
+* ``broken/<case>/stepN.py`` — scripts that crash, do not parse or hang. ``expected.txt`` lists the
+  checks that must fail (one id a line), ``error.txt`` a text every failed check's message must show
+  (the script's own error); no message may show a grader traceback. Cases named ``hang_*`` are graded
+  in a run of their own with ``--submission-timeout 10``.
+* ``alternative/<style>/step1.py … step5.py`` — correct answers in other styles; every learner check
+  must pass.
+
+Every case is one learner of ONE grading run (``--submissions``, learner id = folder name, each folder
+holding only that case's scripts), so the module pays for each script once, not for a grader start per
+case. Checks of steps a case has no script for are not looked at.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+
+from conftest import grade  # tests/conftest.py (no __init__.py: pytest puts tests/ on sys.path)
+from grader.catalog import CHECKS
+
+pytestmark = [pytest.mark.realstack, pytest.mark.slow]
+
+SUBMISSIONS = Path(__file__).resolve().parent / "submissions"
+HANG_TIMEOUT = 10
+
+CHECKS_OF_STEP = {step: [c.id for c in CHECKS if c.step == step] for step in sorted({c.step for c in CHECKS})}
+LEARNER_CHECKS = [c.id for c in CHECKS if c.kind == "learner"]
+
+
+def _folders(kind: str) -> list[Path]:
+    base = SUBMISSIONS / kind
+    return sorted(p for p in base.iterdir() if p.is_dir() and not p.name.startswith((".", "_")))
+
+
+def _lines(path: Path) -> list[str]:
+    if not path.is_file():
+        return []
+    return [line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def _scripts(case: Path) -> list[Path]:
+    return sorted(case.glob("step[0-9].py"))
+
+
+def _step(case: Path) -> str:
+    scripts = _scripts(case)
+    assert len(scripts) == 1, f"{case} must hold exactly one stepN.py, found {[s.name for s in scripts]}"
+    return scripts[0].stem
+
+
+FAULTY = _folders("faulty")
+BROKEN = _folders("broken")
+ALTERNATIVES = _folders("alternative")
+BATCH_BROKEN = [c for c in BROKEN if not c.name.startswith("hang_")]
+HANGING = [c for c in BROKEN if c.name.startswith("hang_")]
+
+
+def _ids(cases: list[Path]) -> list[str]:
+    return [c.name for c in cases]
+
+
+def _build(root: Path, cases: list[Path]) -> Path:
+    """A --submissions folder: one sub-folder per case (learner id = folder name), scripts only."""
+    names = [c.name for c in cases]
+    assert len(names) == len(set(names)), f"case names must be unique across kinds: {sorted(names)}"
+    subs = root / "subs"
+    for case in cases:
+        target = subs / case.name
+        target.mkdir(parents=True)
+        for script in _scripts(case):
+            shutil.copy2(script, target / script.name)
+    return subs
+
+
+def _require(graded, learner: str) -> dict:
+    if learner not in graded.results:
+        pytest.fail(f"no results for learner {learner!r} (grader exit {graded.returncode}); "
+                    f"output tail:\n{graded.output[-4000:]}")
+    return graded.results[learner]
+
+
+@pytest.fixture(scope="module")
+def batch(local_stack_file, tmp_path_factory):
+    """Faulty cases, crash/syntax cases and alternative styles: one grading run for all of them."""
+    root = tmp_path_factory.mktemp("submissions-batch")
+    subs = _build(root, FAULTY + BATCH_BROKEN + ALTERNATIVES)
+    return grade(root, "--lang", "en", stack_file=local_stack_file, submissions=subs, timeout=1800)
+
+
+@pytest.fixture(scope="module")
+def hung(local_stack_file, tmp_path_factory):
+    """Hanging scripts, graded with a short --submission-timeout and only their own steps."""
+    root = tmp_path_factory.mktemp("submissions-hang")
+    subs = _build(root, HANGING)
+    steps = sorted({_step(c) for c in HANGING})
+    return grade(root, "--lang", "en", "--submission-timeout", str(HANG_TIMEOUT), "-k", " or ".join(steps),
+                 stack_file=local_stack_file, submissions=subs, timeout=600)
+
+
+def _report(results: dict, checks: list[str]) -> str:
+    return "\n".join(f"--- {c}: {results.get(c, {}).get('status')}\n{results.get(c, {}).get('output', '')}"
+                     for c in checks)
+
+
+# -- the catalogue of cases itself (no stack needed) ----------------------------------------------------
+def test_every_learner_check_has_a_faulty_case():
+    covered = {_lines(c / "expected.txt")[0] for c in FAULTY if _lines(c / "expected.txt")}
+    missing = [c for c in LEARNER_CHECKS if c not in covered]
+    assert not missing, f"learner checks without a faulty submission: {missing}"
+
+
+@pytest.mark.parametrize("case", FAULTY, ids=_ids(FAULTY))
+def test_faulty_case_is_well_formed(case):
+    step = _step(case)
+    expected = _lines(case / "expected.txt")
+    assert len(expected) == 1, f"{case}/expected.txt must hold exactly one check id"
+    for check_id in expected + _lines(case / "also_fails.txt"):
+        assert check_id in LEARNER_CHECKS, f"{check_id!r} is not a learner check"
+        assert check_id.split(".")[0] == step, f"{check_id} is not a check of {step}"
+
+
+def test_alternatives_cover_every_step():
+    assert len(ALTERNATIVES) >= 2
+    for style in ALTERNATIVES:
+        assert [s.stem for s in _scripts(style)] == sorted(CHECKS_OF_STEP), f"{style} lacks a step"
+
+
+# -- graded ---------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("case", FAULTY, ids=_ids(FAULTY))
+def test_faulty_submission_fails_exactly_its_check(batch, case):
+    results = _require(batch, case.name)
+    step = _step(case)
+    must_fail = set(_lines(case / "expected.txt") + _lines(case / "also_fails.txt"))
+    wanted = {c: "failed" if c in must_fail else "passed" for c in CHECKS_OF_STEP[step]}
+    found = {c: results.get(c, {}).get("status") for c in wanted}
+    assert found == wanted, f"{case.name}: expected {wanted}\nfound {found}\n{_report(results, list(wanted))}"
+
+
+@pytest.mark.parametrize("style", ALTERNATIVES, ids=_ids(ALTERNATIVES))
+def test_alternative_style_passes_every_learner_check(batch, style):
+    results = _require(batch, style.name)
+    found = {c: results.get(c, {}).get("status") for c in LEARNER_CHECKS}
+    not_passed = [c for c, s in found.items() if s != "passed"]
+    assert not not_passed, f"{style.name}: {not_passed} did not pass\n{_report(results, not_passed)}"
+
+
+_FRAME = re.compile(r'File "([^"]+)"')
+
+
+def assert_broken_reported(results: dict, case: Path) -> None:
+    step = _step(case)
+    must_fail = _lines(case / "expected.txt")
+    error_text = (case / "error.txt").read_text(encoding="utf-8").strip()
+    assert must_fail and error_text, f"{case} needs expected.txt and error.txt"
+    statuses = {c: results.get(c, {}).get("status") for c in CHECKS_OF_STEP[step]}
+    assert "error" not in statuses.values(), f"a broken script is the learner's failure, not an error: {statuses}"
+    assert all(statuses.get(c) == "failed" for c in must_fail), (
+        f"{case.name}: {must_fail} must fail, found {statuses}\n{_report(results, must_fail)}")
+    for check_id, status in statuses.items():
+        if status != "failed":
+            continue
+        message = results[check_id]["output"]
+        assert error_text in message, f"{check_id}: the script's error {error_text!r} is not shown:\n{message}"
+        assert "grader/" not in message and "checks/test_" not in message and "_pytest" not in message, (
+            f"{check_id}: the grader's own code shows in the message:\n{message}")
+        frames = _FRAME.findall(message)
+        foreign = [f for f in frames if not (f.endswith(f"/{case.name}/{step}.py") or "site-packages" in f)]
+        assert not foreign, f"{check_id}: traceback frames from outside the script: {foreign}\n{message}"
+
+
+@pytest.mark.parametrize("case", BATCH_BROKEN, ids=_ids(BATCH_BROKEN))
+def test_broken_script_fails_with_its_own_error(batch, case):
+    assert_broken_reported(_require(batch, case.name), case)
+
+
+@pytest.mark.parametrize("case", HANGING, ids=_ids(HANGING))
+def test_hanging_script_is_stopped_and_reported(hung, case):
+    results = _require(hung, case.name)
+    assert_broken_reported(results, case)
+    for check_id in _lines(case / "expected.txt"):
+        assert f"after {HANG_TIMEOUT} s" in results[check_id]["output"], results[check_id]["output"]
