@@ -187,8 +187,24 @@ def _kill_leftovers(token: str, pipe_link: str | None = None) -> int:
         if not found:
             break
         killed += len(found)
-        psutil.wait_procs(found, timeout=2.0)
+        _wait_dead(found, timeout=2.0)
     return killed
+
+
+def _wait_dead(procs: list, timeout: float) -> None:
+    """Until each is gone or a zombie (an orphan is reaped by init, which in a container may never do it)."""
+    deadline = time.monotonic() + timeout
+    while procs and time.monotonic() < deadline:
+        alive = []
+        for proc in procs:
+            try:
+                if proc.status() != psutil.STATUS_ZOMBIE:
+                    alive.append(proc)
+            except (psutil.NoSuchProcess, psutil.ZombieProcess):
+                continue
+        procs = alive
+        if procs:
+            time.sleep(0.02)
 
 
 def _pipe_link(pipe) -> str | None:

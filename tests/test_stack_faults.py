@@ -34,6 +34,7 @@ GRADER_TRACEBACK = re.compile(r'File "[^"]*grader/')
 MARK = "STACK_FAULTS_TEST_MARK"
 ALL_CHECKS = [c.id for c in catalog.CHECKS]
 STEP1_CHECKS = [c.id for c in catalog.CHECKS if c.step == "step1"]
+GRADED = [c.id for c in catalog.CHECKS if c.step in ("step1", "step3")]  # in the mid-batch kill tests
 # Facts about the stack (no script): in step1 they run before any learner's script.
 STACK_FACT_CHECKS = {"step1.server", "step1.backend_tables", "step1.artifact_bucket"}
 
@@ -318,14 +319,16 @@ def test_service_killed_mid_batch(service, tmp_path):
         (saboteur / "target.txt").write_text(service)
         (saboteur / "target.pid").write_text(str(info.pids[service]))
 
-        graded = grade(tmp_path, stack_file=stack_file, submissions=subs, timeout=600)
+        # Steps 1 and 3 only (the artifact step): with MinIO dead each remaining check costs ~6 s of the
+        # minio client's retries, so all five steps take 7 minutes for three learners.
+        graded = grade(tmp_path, "-k", "step1 or step3", stack_file=stack_file, submissions=subs, timeout=600)
     finally:
         backend.stop()
 
     out = graded.output
     for name in learners:
         assert (tmp_path / "grades" / name / "results.json").is_file(), f"no results.json for {name}\n{out[-3000:]}"
-        assert set(graded.results[name]) == set(ALL_CHECKS), name
+        assert set(graded.results[name]) == set(GRADED), f"{name}: {sorted(graded.results[name])}"
     for name in learners:
         for check, entry in graded.results[name].items():
             if check in STACK_FACT_CHECKS or (name == "a_saboteur" and check in STEP1_CHECKS):

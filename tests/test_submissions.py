@@ -20,6 +20,7 @@ case. Checks of steps a case has no script for are not looked at.
 
 from __future__ import annotations
 
+import importlib.util
 import re
 import shutil
 from pathlib import Path
@@ -33,6 +34,8 @@ pytestmark = [pytest.mark.realstack, pytest.mark.slow]
 
 SUBMISSIONS = Path(__file__).resolve().parent / "submissions"
 HANG_TIMEOUT = 10
+# The grader keeps each learner's step on one worker (xdist loadgroup); two workers halve the batch time.
+PARALLEL = ["-n", "2"] if importlib.util.find_spec("xdist") else []
 
 CHECKS_OF_STEP = {step: [c.id for c in CHECKS if c.step == step] for step in sorted({c.step for c in CHECKS})}
 LEARNER_CHECKS = [c.id for c in CHECKS if c.kind == "learner"]
@@ -95,7 +98,7 @@ def batch(local_stack_file, tmp_path_factory):
     """Faulty cases, crash/syntax cases and alternative styles: one grading run for all of them."""
     root = tmp_path_factory.mktemp("submissions-batch")
     subs = _build(root, FAULTY + BATCH_BROKEN + ALTERNATIVES)
-    return grade(root, "--lang", "en", stack_file=local_stack_file, submissions=subs, timeout=1800)
+    return grade(root, "--lang", "en", *PARALLEL, stack_file=local_stack_file, submissions=subs, timeout=1800)
 
 
 @pytest.fixture(scope="module")
