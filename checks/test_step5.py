@@ -4,7 +4,6 @@ import math
 
 from grader.checking import expect, fail
 from grader.plugin import check
-from grader.store import artifact_key
 
 ALPHAS = (0.001, 0.01, 0.1)
 EPOCHS = 10
@@ -87,7 +86,7 @@ def test_registered(step):
 @check("step5.model_files")
 def test_model_files(step):
     version = version_one(step)
-    prefix = artifact_key(version.storage_location)
+    prefix = step.db.location_key(version.storage_location or version.source)
     expect(prefix is not None, "registry.not_proxied", location=version.storage_location or "-")
     files = [k[len(prefix) + 1:] for k in step.objects.keys(prefix)]
     has_mlmodel = "MLmodel" in files

@@ -93,7 +93,10 @@ class StepOutcome:
 
     def other_experiments(self) -> list[str]:
         """Names of experiments created while the script ran (to spot a hard-coded name)."""
-        return [n for n in self.db.experiment_names_since(self.script.started_ms) if n != self.experiment_name]
+        handed_out = self.experiment_name.rsplit("-", 2)[0] + "-"  # this grading run's names: not the learner's
+        until = self.script.started_ms + int((self.script.duration + 2) * 1000)
+        return [n for n in self.db.experiment_names_between(self.script.started_ms, until)
+                if not n.startswith(handed_out)]
 
     # -- runs -------------------------------------------------------------------------------------
     def runs(self) -> list[Run]:
@@ -101,7 +104,11 @@ class StepOutcome:
         return exps[0].runs if exps else []
 
     def runs_named(self, name: str) -> list[Run]:
-        return [r for r in self.runs() if r.name == name and r.lifecycle_stage == "active"]
+        """Runs with this name. Deleting the experiment marks its runs deleted too; that mistake is
+        step N.experiment's to report, so those runs still count here."""
+        exps = self.experiments()
+        experiment_deleted = bool(exps) and exps[0].lifecycle_stage == "deleted"
+        return [r for r in self.runs() if r.name == name and (r.lifecycle_stage == "active" or experiment_deleted)]
 
     def run_named(self, name: str) -> Run:
         """Exactly one run with this name in the experiment, whatever its status."""

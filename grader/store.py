@@ -126,11 +126,33 @@ class TrackingDB:
             runs[row.run_uuid].latest[row.key] = (float(row.value), int(row.step))
         return list(runs.values())
 
-    def experiment_names_since(self, since_ms: int) -> list[str]:
+    def experiment_names_between(self, since_ms: int, until_ms: int) -> list[str]:
         e = _T["experiments"]
         with self.engine.connect() as conn:
-            rows = conn.execute(sa.select(e.c.name).where(e.c.creation_time >= since_ms)).all()
+            rows = conn.execute(sa.select(e.c.name).where(e.c.creation_time.between(since_ms, until_ms))).all()
         return sorted(r.name for r in rows)
+
+    def location_key(self, uri: str | None) -> str | None:
+        """The store key prefix behind a model version's location: ``mlflow-artifacts:/…`` directly,
+        ``runs:/<run>/<path>`` through the run's artifact root, ``models:/<model id>`` through the
+        logged model's artifact location."""
+        if not uri:
+            return None
+        parsed = urlparse(uri)
+        if parsed.scheme == "runs":
+            run_id, _, path = parsed.path.strip("/").partition("/")
+            r = _T["runs"]
+            with self.engine.connect() as conn:
+                root = conn.execute(sa.select(r.c.artifact_uri).where(r.c.run_uuid == run_id)).scalar()
+            base = artifact_key(root)
+            return f"{base}/{path}".rstrip("/") if base else None
+        if parsed.scheme == "models" and parsed.path.strip("/").startswith("m-"):
+            lm = sa.table("logged_models", sa.column("model_id"), sa.column("artifact_location"))
+            with self.engine.connect() as conn:
+                location = conn.execute(sa.select(lm.c.artifact_location).where(
+                    lm.c.model_id == parsed.path.strip("/"))).scalar()
+            return artifact_key(location)
+        return artifact_key(uri)
 
     def model_versions(self, name: str) -> list[ModelVersion]:
         mv = _T["model_versions"]
