@@ -15,6 +15,7 @@ import re
 import secrets
 import shutil
 import tempfile
+import time
 import urllib.request
 from pathlib import Path
 
@@ -78,13 +79,16 @@ class GradingSession:
             self.backend_name, self.backend_reason = workerinput["handson_backend"]
             self._info = StackInfo.from_json(workerinput["handson_stack"]) if workerinput.get("handson_stack") else None
             self._error = workerinput.get("handson_stack_error")
+            self._error_service = workerinput.get("handson_stack_error_service") or "stack"
         else:
             self.run_id = datetime.datetime.now().strftime("%m%d-%H%M%S-") + secrets.token_hex(2)
             self.workdir = Path(tempfile.mkdtemp(prefix="handson-grading-"))
             self.backend_name, self.backend_reason = choose(cfg.stack)
             self._info = None
             self._error = None
+            self._error_service = "stack"
         self._backend = None
+        self._dead: StackError | None = None
         self._db = None
         self._objects = None
         self.learners = find_learners(cfg)
@@ -99,9 +103,9 @@ class GradingSession:
                 self._backend = make_backend(self.backend_name, ports=self.cfg.ports, timeout=self.cfg.stack_timeout)
                 self._info = self._backend.start()
             except StackError as e:
-                self._error = e.describe()
+                self._error, self._error_service = e.describe(), e.service
         if self._error is not None:
-            raise _Reported(self._error)
+            raise _Reported(self._error, self._error_service)
         return self._info
 
     def tracking_uri(self) -> str | None:
@@ -127,10 +131,21 @@ class GradingSession:
         return self._db, self._objects
 
     def ensure_healthy(self) -> None:
-        """Raise StackError naming the first service that stopped answering."""
+        """Raise StackError naming the first service that stopped answering. A service found dead
+        stays dead for this grading run: later checks fail fast instead of waiting on retries."""
+        if self._dead is not None:
+            raise _Reported(self._dead.describe(), self._dead.service)
+        try:
+            self._probe()
+        except StackError as e:
+            self._dead = e
+            raise
+
+    def _probe(self) -> None:
         info = self.stack()
         db, objects = self.readers()
-        if not http_ok(info.tracking_uri.rstrip("/") + "/health", timeout=5):
+        health = info.tracking_uri.rstrip("/") + "/health"
+        if not (http_ok(health, timeout=5) or (time.sleep(1.0) or http_ok(health, timeout=10))):
             raise StackError("mlflow", f"{info.tracking_uri}/health stopped answering", info.logs.get("mlflow"))
         try:
             db.ping()
@@ -149,6 +164,10 @@ class GradingSession:
 
     def stack_facts(self) -> StackFacts:
         info = self.stack()
+        if info.backend != "external":
+            # A stack the grader started and that died is the grader's failure; an external stack
+            # (the learner's own docker compose) is what step 1 grades.
+            self.ensure_healthy()
         db, objects = self.readers()
         base = info.tracking_uri.rstrip("/")
         try:
@@ -202,16 +221,17 @@ class GradingSession:
             "handson_backend": [self.backend_name, self.backend_reason],
             "handson_stack": info.to_json() if info else None,
             "handson_stack_error": self._error,
+            "handson_stack_error_service": self._error_service,
         }
 
 
 class _Reported(StackError):
     """A stack failure already described once (carried from the controller or an earlier attempt)."""
 
-    def __init__(self, text: str):
+    def __init__(self, text: str, service: str = "stack"):
         Exception.__init__(self, text)
         self.text = text
-        self.service = "stack"
+        self.service = service
 
     def describe(self) -> str:
         return self.text

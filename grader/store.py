@@ -187,8 +187,13 @@ class ObjectStore:
         if info.bucket:
             from minio import Minio
 
+            import urllib3
+
+            # Few retries: a dead MinIO must be reported at once, not after the SDK's long back-off.
+            http = urllib3.PoolManager(timeout=urllib3.Timeout(connect=3, read=30),
+                                       retries=urllib3.Retry(total=1, backoff_factor=0.2))
             self.client = Minio(info.s3_endpoint, access_key=info.s3_access_key, secret_key=info.s3_secret_key,
-                                secure=False)
+                                secure=False, http_client=http)
 
     @property
     def label(self) -> str:

@@ -24,9 +24,11 @@ def start_mlflow_server(
     env.update(extra_env or {})
     # The job runner (about eight worker processes) is not needed for grading and slows the start.
     env["MLFLOW_SERVER_ENABLE_JOB_EXECUTION"] = "false"
+    # The store URI holds the read-write DB password: through the environment (readable by this user
+    # only), not the command line (readable by every user of the machine through ps).
+    env["MLFLOW_BACKEND_STORE_URI"] = backend_store_uri
     argv = [
         sys.executable, "-m", "mlflow", "server",
-        "--backend-store-uri", backend_store_uri,
         "--artifacts-destination", artifacts_destination,
         "--host", "127.0.0.1",
         "--port", str(port),
