@@ -208,8 +208,24 @@ def test_credentials_are_random_per_stack(local_stack, tmp_path):
 
 
 def _backend_store_uri(info: StackInfo) -> str:
-    argv = psutil.Process(info.pids["mlflow"]).cmdline()
-    return argv[argv.index("--backend-store-uri") + 1]
+    return psutil.Process(info.pids["mlflow"]).environ()["MLFLOW_BACKEND_STORE_URI"]
+
+
+def test_no_password_on_any_service_command_line(local_stack):
+    """Command lines are world-readable (ps): the stack's secrets travel in environments only."""
+    from sqlalchemy.engine import make_url
+
+    secrets = [make_url(_backend_store_uri(local_stack)).password, make_url(local_stack.db_url).password,
+               local_stack.s3_secret_key]
+    assert all(secrets)
+    procs = []
+    for pid in local_stack.pids.values():
+        parent = psutil.Process(pid)
+        procs += [parent, *parent.children(recursive=True)]
+    assert len(procs) >= 3
+    for proc in procs:
+        cmdline = " ".join(proc.cmdline())
+        assert not any(secret in cmdline for secret in secrets), cmdline
 
 
 # -- reports -----------------------------------------------------------------------------------------------

@@ -48,6 +48,13 @@ class ProcessWatch:
     def __init__(self, mark: str):
         self.mark = mark
         self.seen: dict[int, tuple[float, str]] = {}
+        # Processes already running when the test started (a session-scoped stack) are not its own.
+        self.baseline = set()
+        for proc in psutil.Process().children(recursive=True):
+            try:
+                self.baseline.add((proc.pid, proc.create_time()))
+            except psutil.Error:
+                continue
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
@@ -74,7 +81,7 @@ class ProcessWatch:
 
     def note(self, proc: psutil.Process) -> None:
         try:
-            if proc.pid not in self.seen:
+            if proc.pid not in self.seen and (proc.pid, proc.create_time()) not in self.baseline:
                 self.seen[proc.pid] = (proc.create_time(), " ".join(proc.cmdline())[:160])
         except psutil.Error:
             pass
