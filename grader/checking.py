@@ -76,8 +76,10 @@ class StepOutcome:
     # -- experiments ------------------------------------------------------------------------------
     def experiments(self) -> list[Experiment]:
         if self._experiments is None:
-            found = self.db.experiments_named(self.experiment_name)
-            # Provenance: only runs this grading run's script started count.
+            # Provenance: only what this grading run's script made counts — the experiment it was handed
+            # (created after the script started) and the runs started in it since.
+            found = [e for e in self.db.experiments_named(self.experiment_name)
+                     if (e.creation_time or 0) >= self.script.started_ms]
             for exp in found:
                 exp.runs = [r for r in exp.runs if (r.start_time or 0) >= self.script.started_ms]
             self._experiments = found

@@ -208,6 +208,7 @@ MESSAGES = {
                           "ja": "起動中のスタックが記録されていません（{path}）。`python -m grader stack up` で起動するか、--stack local/embedded/docker を指定してください"},
     "auto.asked": {"en": "chosen with --stack", "ja": "--stack で指定"},
     "auto.external": {"en": "a running stack is recorded at {uri}", "ja": "{uri} で起動中のスタックが記録されています"},
+    "auto.compose": {"en": "a docker compose stack answers at {uri}", "ja": "{uri} で docker compose のスタックが応答しています"},
     "auto.docker": {"en": "a Docker engine answers", "ja": "Docker エンジンが応答しました"},
     "auto.local": {"en": "no Docker engine; mariadbd/mysqld and minio are installed",
                    "ja": "Docker エンジンがなく、mariadbd/mysqld と minio がインストール済み"},

@@ -41,6 +41,8 @@ def choose(name: str) -> tuple[str, str]:
     info = external.recorded_stack()
     if info is not None and external.healthy(info):
         return "external", t("auto.external", uri=info.tracking_uri)
+    if info is None and external.compose_stack() is not None:
+        return "external", t("auto.compose", uri="http://127.0.0.1:5000")
     if docker.engine_answers():
         return "docker", t("auto.docker")
     missing = local.missing_binaries()
