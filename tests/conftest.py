@@ -21,6 +21,21 @@ SUBMISSIONS = Path(__file__).resolve().parent / "submissions"
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
 
+def fake_stack_info():
+    """A stack description with recognisable secrets, for tests that need no running stack."""
+    from grader.stack.base import StackInfo
+
+    return StackInfo(
+        backend="local",
+        tracking_uri="http://127.0.0.1:9",
+        db_url="mysql+pymysql://grader:s3cretpw1234@127.0.0.1:1/mlflow",
+        s3_endpoint="127.0.0.1:2",
+        s3_access_key="handson-abcd1234",
+        s3_secret_key="supersecretkey123",
+        bucket="mlflow",
+    )
+
+
 def require_local_stack() -> None:
     """Skip on a laptop without MariaDB/MinIO; under CI the real-stack tests must run, so fail."""
     from grader.stack.local import missing_binaries

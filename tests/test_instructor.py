@@ -42,7 +42,8 @@ def klass(tmp_path_factory):
 @pytest.fixture(scope="module")
 def serial(klass, local_stack_file, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("serial")
-    graded = grade(tmp, "--gradebook", str(tmp / "gradebook.csv"), stack_file=local_stack_file, submissions=klass)
+    graded = grade(tmp, "--gradebook", str(tmp / "gradebook.csv"), "--junitxml", str(tmp / "junit.xml"),
+                   stack_file=local_stack_file, submissions=klass)
     return graded, tmp
 
 
@@ -115,6 +116,24 @@ def test_gradebook_results_json_and_classroom_agree(serial):
             step = test["extra_data"]["check"].split(".")[0]
             per_step[step] = per_step.get(step, 0) + test["score"]
         assert {s: float(rows[learner][s]) for s in per_step} == per_step
+
+
+def test_junit_xml_agrees_with_the_other_reports(serial):
+    import xml.etree.ElementTree as ET
+
+    graded, tmp = serial
+    cases = ET.parse(tmp / "junit.xml").getroot().iter("testcase")
+    failing_junit = set()
+    total = 0
+    for case in cases:
+        total += 1
+        if case.find("failure") is not None or case.find("error") is not None:
+            learner = case.get("name").rsplit("[", 1)[1].rstrip("]")
+            failing_junit.add((learner, case.get("name").split("[")[0]))
+    not_passed = {(learner, check) for learner, checks in graded.results.items()
+                  for check, entry in checks.items() if entry["status"] != "passed"}
+    assert total == sum(len(checks) for checks in graded.results.values())
+    assert len(failing_junit) == len(not_passed) > 0
 
 
 def test_committed_classroom_workflow_is_generated_from_the_catalogue():

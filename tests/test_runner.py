@@ -16,19 +16,11 @@ from pathlib import Path
 import psutil
 import pytest
 
+from conftest import fake_stack_info
 from grader import runner
 from grader.runner import HEAD_BYTES, TAIL_BYTES, run_script
-from grader.stack.base import StackInfo
 
-INFO = StackInfo(
-    backend="local",
-    tracking_uri="http://127.0.0.1:9",
-    db_url="mysql+pymysql://grader:s3cretpw1234@127.0.0.1:1/mlflow",
-    s3_endpoint="127.0.0.1:2",
-    s3_access_key="handson-abcd1234",
-    s3_secret_key="supersecretkey123",
-    bucket="mlflow",
-)
+INFO = fake_stack_info()
 EXPERIMENT = "handson-test-exp"
 MODEL = "handson-test-model"
 # Room for the "... [N bytes of output not kept] ..." line between head and tail.

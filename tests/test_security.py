@@ -10,19 +10,11 @@ from pathlib import Path
 import psutil
 import pytest
 
-from conftest import ROOT, require_local_stack
+from conftest import ROOT, fake_stack_info, require_local_stack
 from grader.runner import run_script, stack_secrets
 from grader.stack.base import StackInfo
 
-INFO = StackInfo(
-    backend="local",
-    tracking_uri="http://127.0.0.1:9",
-    db_url="mysql+pymysql://grader:s3cretpw1234@127.0.0.1:1/mlflow",
-    s3_endpoint="127.0.0.1:2",
-    s3_access_key="handson-abcd1234",
-    s3_secret_key="supersecretkey123",
-    bucket="mlflow",
-)
+INFO = fake_stack_info()
 DB_PASSWORD = "s3cretpw1234"
 LOOPBACK = {"127.0.0.1", "::1"}
 
