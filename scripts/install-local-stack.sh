@@ -39,6 +39,8 @@ MARKER="$GOBIN_DIR/.minio-version"
 
 if [ -x "$GOBIN_DIR/minio" ] && [ -f "$MARKER" ]; then
   log "minio $(cat "$MARKER") already built in $GOBIN_DIR"
+elif command -v minio >/dev/null 2>&1 && minio --version >/dev/null 2>&1; then
+  log "using the minio already on PATH: $(command -v minio)"
 else
   if ! command -v go >/dev/null 2>&1; then
     log "Go is needed to build MinIO (apt-get install golang, or https://go.dev/dl/)"
