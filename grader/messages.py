@@ -232,7 +232,7 @@ MESSAGES = {
                            "ja": "! = スタックの障害（受講者の誤りではありません）。スタックを直して再採点してください"},
     "progress.learner": {"en": "graded {learner}: {score}/{max} points ({done}/{total} learners done)",
                          "ja": "{learner} の採点完了: {score}/{max} 点（{done}/{total} 名完了）"},
-    "report.infra_error": {"en": "[stack failure: not graded]", "ja": "[スタック障害のため未採点]"},
+    "report.infra_error": {"en": "[not graded: the stack (or the grader) failed, not the learner]", "ja": "[未採点: 受講者ではなくスタック（または採点プログラム）の障害]"},
     "report.errors_note": {"en": "{count} check(s) could not be graded because the stack failed; grade again",
                            "ja": "スタックの障害で {count} 件のチェックを採点できませんでした。再採点してください"},
 
