@@ -63,6 +63,11 @@ def parse_shard(text: str | None) -> tuple[int, int] | None:
     return index, total
 
 
+def _check_folder(option: str, path: Path | None) -> None:
+    if path is not None and not path.is_dir():
+        raise ValueError(f"{option} {path}: no such folder")
+
+
 def get_config(config) -> GraderConfig:
     rootdir = Path(str(config.rootpath))
     invocation = Path(str(config.invocation_params.dir))
@@ -73,11 +78,18 @@ def get_config(config) -> GraderConfig:
         base = invocation if config.getoption("submission") else rootdir
         submission = (base / submission).resolve()
     out = lambda opt: (invocation / opt).resolve() if opt else None  # noqa: E731
+    from grader.stack import BACKENDS
+
+    stack = _setting(config, "stack")
+    if stack not in BACKENDS:
+        raise ValueError(f"stack backend {stack!r} is not one of {', '.join(BACKENDS)}")
+    _check_folder("--submission", submission)
+    _check_folder("--submissions", out(submissions))
     return GraderConfig(
         rootdir=rootdir,
         submission=submission,
         submissions=out(submissions),
-        stack=_setting(config, "stack"),
+        stack=stack,
         submission_timeout=float(_setting(config, "submission_timeout")),
         stack_timeout=float(_setting(config, "stack_timeout")),
         lang=_setting(config, "lang"),

@@ -83,10 +83,15 @@ def pytest_configure(config):
         # pytest reads an existing folder given as an option value as a test path when it picks its
         # rootdir (before plugins load), so `--submissions /elsewhere` can move the rootdir away.
         raise pytest.UsageError(t("usage.rootdir", rootdir=config.rootpath))
-    cfg = get_config(config)
+    try:
+        cfg = get_config(config)
+    except ValueError as e:  # bad options: one clear line, not a traceback
+        raise pytest.UsageError(str(e)) from None
     set_lang(cfg.lang)
     workerinput = getattr(config, "workerinput", None)
     config.stash[_SESSION] = GradingSession(cfg, workerinput)
+    if not config.stash[_SESSION].learners:
+        raise pytest.UsageError(f"--submissions {cfg.submissions}: no learner folders in it")
     config.stash[_RESULTS] = []
     config.pluginmanager.register(_Collector(config), "handson-collector")
     # Keep each learner's step on one xdist worker: its script runs once and its checks read it there.
