@@ -7,8 +7,8 @@
 
 - cold start: from nothing to a ready stack (MLflow /health 200), per backend.
 - overhead: wall time of grading ``solutions/`` on a warm stack divided by the scripts' own wall time.
-- batch: ``--submissions`` of N learners on one warm stack, ``-n 1`` vs ``-n 2`` (pytest-xdist), with
-  the per-check verdicts compared.
+- batch: ``--submissions`` of N learners on one warm stack, serial, ``-n 1`` and ``-n 2``
+  (pytest-xdist), with the per-check verdicts compared.
 Targets (issue 5): overhead ratio <= 1.3, local cold start <= 20 s, batch speed-up >= 1.7.
 """
 
@@ -102,17 +102,19 @@ def verdicts(folder: Path) -> dict:
 
 
 def batch(stack_file: Path, work: Path, learners: int) -> dict:
+    """The same class graded serially (no xdist), with ``-n 1`` and with ``-n 2``."""
     klass = make_class(work / "class", learners)
     result = {"learners": learners}
     seen = {}
-    for workers in (1, 2):
-        out = work / f"grades-n{workers}"
-        wall, proc = grade(stack_file, out, f"--submissions={klass}", "-n", str(workers))
-        seen[workers] = verdicts(out)
-        result[f"n{workers}_s"] = round(wall, 2)
-        log(f"batch -n {workers}: {wall:.2f} s")
+    for label, args in (("serial", []), ("n1", ["-n", "1"]), ("n2", ["-n", "2"])):
+        out = work / f"grades-{label}"
+        wall, proc = grade(stack_file, out, f"--submissions={klass}", *args)
+        seen[label] = verdicts(out)
+        result[f"{label}_s"] = round(wall, 2)
+        log(f"batch {label}: {wall:.2f} s")
     result["speedup"] = round(result["n1_s"] / result["n2_s"], 3)
-    result["same_verdicts"] = seen[1] == seen[2]
+    result["speedup_vs_serial"] = round(result["serial_s"] / result["n2_s"], 3)
+    result["same_verdicts"] = seen["serial"] == seen["n1"] == seen["n2"]
     return result
 
 
