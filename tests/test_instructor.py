@@ -129,7 +129,7 @@ def test_junit_xml_agrees_with_the_other_reports(serial):
         total += 1
         if case.find("failure") is not None or case.find("error") is not None:
             learner = case.get("name").rsplit("[", 1)[1].rstrip("]")
-            failing_junit.add((learner, case.get("name").split("[")[0]))
+            failing_junit.add((learner, case.get("classname"), case.get("name").split("[")[0]))
     not_passed = {(learner, check) for learner, checks in graded.results.items()
                   for check, entry in checks.items() if entry["status"] != "passed"}
     assert total == sum(len(checks) for checks in graded.results.values())
