@@ -66,7 +66,7 @@ def test_best(step):
 
 
 def version_one(step):
-    versions = step.db.model_versions(step.model_name)
+    versions = step.model_versions()
     first = [v for v in versions if v.version == 1]
     if not first:
         fail("registry.missing", name=step.model_name, versions=[v.version for v in versions],

@@ -16,8 +16,13 @@ def _stack_up(args) -> int:
     from grader.stack import StackError, make_backend
     from grader.stack.external import remove_stack_file, write_stack_file
 
+    options = {}
+    if args.backend in ("local", "embedded"):
+        # One learner's own stack: the guide's hand-run commands and the MLflow UI work without a login.
+        # Instructors sharing it across a class turn MLflow's access control on.
+        options["access_control"] = args.access_control
     backend = make_backend(args.backend, ports={"mlflow": args.mlflow_port, "mysql": args.mysql_port,
-                                                "minio": args.minio_port}, timeout=args.timeout)
+                                                "minio": args.minio_port}, timeout=args.timeout, **options)
     print(t("cli.starting", backend=args.backend), flush=True)
     stopping = []
 
@@ -37,12 +42,26 @@ def _stack_up(args) -> int:
     path = write_stack_file(info)
     print(t("cli.ready", uri=info.tracking_uri, path=path), flush=True)
     code = 0
+    from grader.stack import watchdog
+
     try:
+        seen = 0
         while True:
             time.sleep(1.0)
+            if info.events_file:
+                # The stack heals itself: report restarts; stop only when one failed.
+                events = watchdog.events(info.events_file)
+                for event in events[seen:]:
+                    key = "cli.restarted" if event.get("restarted") else "cli.died"
+                    print(t(key, service=event["service"], cause=event.get("cause", "")), file=sys.stderr, flush=True)
+                seen = len(events)
+                if any(not e.get("restarted") for e in events):
+                    code = 1
+                    break
+                continue
             dead = [name for name, pid in info.pids.items() if pid and not _alive(pid)]
             if dead:
-                print(t("cli.died", service=dead[0]), file=sys.stderr, flush=True)
+                print(t("cli.died", service=dead[0], cause=""), file=sys.stderr, flush=True)
                 code = 1
                 break
     except KeyboardInterrupt:
@@ -114,6 +133,8 @@ def main(argv: list[str] | None = None) -> int:
     up = stack_sub.add_parser("up", help="start a stack, record it, keep it up until Ctrl-C")
     up.add_argument("--backend", choices=("local", "docker", "embedded"), default=None)
     up.add_argument("--timeout", type=float, default=180.0, help="seconds each service may take to start")
+    up.add_argument("--access-control", action="store_true",
+                    help="turn on MLflow's access control (one MLflow user per learner; for class grading)")
     for name in ("mlflow", "mysql", "minio"):
         up.add_argument(f"--{name}-port", type=int, default=None)
     stack_sub.add_parser("down", help="stop the recorded stack")

@@ -13,8 +13,9 @@ import math
 from pathlib import Path
 
 from grader.runner import ScriptResult
+from grader.stack.auth import admin_header
 from grader.stack.base import StackInfo
-from grader.store import Experiment, ObjectStore, Run, TrackingDB, artifact_key
+from grader.store import AuthDB, Experiment, ObjectStore, Run, TrackingDB, artifact_key
 
 
 class CheckFailed(Exception):
@@ -27,6 +28,20 @@ class CheckFailed(Exception):
         from grader.i18n import t
 
         return t(self.key, **{k: fmt(v) for k, v in self.values.items()})
+
+
+class Tampered(Exception):
+    """Something handed to this learner was made or changed by another MLflow user: not the learner's
+    mistake. Reported as an error (``!``), never as a failed check."""
+
+    def __init__(self, what: str, name: str, owners):
+        self.what, self.name, self.owners = what, name, sorted(owners)
+        super().__init__(self.describe())
+
+    def describe(self) -> str:
+        from grader.i18n import t
+
+        return t("tamper.found", what=self.what, name=self.name, owners=", ".join(self.owners) or "-")
 
 
 def fmt(value) -> str:
@@ -71,7 +86,24 @@ class StepOutcome:
     stack: StackInfo
     db: TrackingDB
     objects: ObjectStore
+    # the learner's own MLflow user and the auth app's database (None on stacks without access control)
+    user: str | None = None
+    auth: AuthDB | None = None
+    # what every name this grading run hands out starts with
+    run_prefix: str = "handson-"
     _experiments: list | None = None
+
+    def reset(self) -> None:
+        """Forget what was read (to read again after the stack recovered from an outage)."""
+        self._experiments = None
+
+    def _check_owner(self, kind: str, resource_id: str, name: str) -> None:
+        """Only what the learner's own MLflow user created counts; anyone else's hand in it is tampering."""
+        if self.user is None or self.auth is None:
+            return
+        owners = self.auth.owners(kind, resource_id)
+        if self.user not in owners:
+            raise Tampered(kind, name, owners)
 
     # -- experiments ------------------------------------------------------------------------------
     def experiments(self) -> list[Experiment]:
@@ -81,9 +113,17 @@ class StepOutcome:
             found = [e for e in self.db.experiments_named(self.experiment_name)
                      if (e.creation_time or 0) >= self.script.started_ms]
             for exp in found:
+                self._check_owner("experiment", exp.experiment_id, exp.name)
                 exp.runs = [r for r in exp.runs if (r.start_time or 0) >= self.script.started_ms]
             self._experiments = found
         return self._experiments
+
+    def model_versions(self):
+        """Versions of the learner's registered model (its creator must be the learner's own user)."""
+        versions = self.db.model_versions(self.model_name)
+        if self.db.registered_model_exists(self.model_name):
+            self._check_owner("registered_model", self.model_name, self.model_name)
+        return versions
 
     def experiment(self, active_only: bool = False) -> Experiment:
         found = self.experiments()
@@ -94,11 +134,14 @@ class StepOutcome:
         return found[0]
 
     def other_experiments(self) -> list[str]:
-        """Names of experiments created while the script ran (to spot a hard-coded name)."""
-        handed_out = self.experiment_name.rsplit("-", 2)[0] + "-"  # this grading run's names: not the learner's
+        """Names of experiments the script created under other names (to spot a hard-coded name): made
+        while it ran, by the learner's own MLflow user where there is access control (never another
+        learner's), and not one of the names this grading run hands out."""
         until = self.script.started_ms + int((self.script.duration + 2) * 1000)
-        return [n for n in self.db.experiment_names_between(self.script.started_ms, until)
-                if not n.startswith(handed_out)]
+        found = self.db.experiments_between(self.script.started_ms, until)
+        if self.user is not None and self.auth is not None:
+            found = [(i, n) for i, n in found if self.user in self.auth.owners("experiment", i)]
+        return sorted(n for _, n in found if not n.startswith(self.run_prefix))
 
     # -- runs -------------------------------------------------------------------------------------
     def runs(self) -> list[Run]:
@@ -141,7 +184,8 @@ class StepOutcome:
         query = urllib.parse.urlencode({"run_id": run.run_id, "path": path})
         url = f"{self.stack.tracking_uri.rstrip('/')}/get-artifact?{query}"
         try:
-            with urllib.request.urlopen(url, timeout=30) as resp:
+            with urllib.request.urlopen(urllib.request.Request(url, headers=admin_header(self.stack)),
+                                        timeout=30) as resp:
                 return resp.read()
         except urllib.error.HTTPError:
             fail("artifact.missing", name=run.name, path=path, found=self.listed_artifacts(run))
@@ -165,7 +209,9 @@ class StepOutcome:
             path = todo.pop()
             query = {"run_id": run.run_id, **({"path": path} if path else {})}
             try:
-                with urllib.request.urlopen(f"{base}?{urllib.parse.urlencode(query)}", timeout=15) as resp:
+                request = urllib.request.Request(f"{base}?{urllib.parse.urlencode(query)}",
+                                                 headers=admin_header(self.stack))
+                with urllib.request.urlopen(request, timeout=15) as resp:
                     listing = json.load(resp)
             except urllib.error.HTTPError:  # the server answered: nothing it can list there
                 listing = {}

@@ -24,6 +24,7 @@ class GraderConfig:
     shard: tuple[int, int] | None
     ports: dict
     debug: bool
+    sandbox: str = "auto"
 
     @property
     def data_dir(self) -> Path:
@@ -37,6 +38,7 @@ _SETTINGS = {
     "submission_timeout": ("handson_submission_timeout", "HANDSON_SUBMISSION_TIMEOUT", "60"),
     "stack_timeout": ("handson_stack_timeout", "HANDSON_STACK_TIMEOUT", "180"),
     "lang": ("handson_lang", "HANDSON_LANG", None),
+    "sandbox": ("handson_sandbox", "HANDSON_SANDBOX", "auto"),
 }
 
 
@@ -83,6 +85,11 @@ def get_config(config) -> GraderConfig:
     stack = _setting(config, "stack")
     if stack not in BACKENDS:
         raise ValueError(f"stack backend {stack!r} is not one of {', '.join(BACKENDS)}")
+    from grader.sandbox import MODES
+
+    sandbox_mode = _setting(config, "sandbox")
+    if sandbox_mode not in MODES:
+        raise ValueError(f"--sandbox {sandbox_mode!r} is not one of {', '.join(MODES)}")
     _check_folder("--submission", submission)
     _check_folder("--submissions", out(submissions))
     return GraderConfig(
@@ -98,4 +105,5 @@ def get_config(config) -> GraderConfig:
         shard=parse_shard(config.getoption("shard")),
         ports={name: config.getoption(f"{name}_port") for name in ("mlflow", "mysql", "minio")},
         debug=bool(config.getoption("grader_debug")),
+        sandbox=sandbox_mode,
     )

@@ -15,7 +15,7 @@ import urllib.error
 import pytest
 
 from grader import catalog, report
-from grader.checking import CheckFailed
+from grader.checking import CheckFailed, Tampered
 from grader.config import get_config
 from grader.i18n import get_lang, set_lang, t
 from grader.session import GradingSession
@@ -57,6 +57,8 @@ def pytest_addoption(parser):
     for name, default in (("mlflow", 5000), ("mysql", 3306), ("minio", 9000)):
         group.addoption(f"--{name}-port", default=None, type=int, metavar="PORT",
                         help=f"fixed port for the local/docker {name} service (default: a free one)")
+    group.addoption("--sandbox", default=None, choices=("auto", "bwrap", "user", "none"),
+                    help="how learner scripts are isolated (default: auto, the strongest this machine allows)")
     group.addoption("--grader-debug", action="store_true", default=False,
                     help="show the grader's own tracebacks (for developers of the grader)")
     for name, default, text in (
@@ -65,6 +67,7 @@ def pytest_addoption(parser):
         ("handson_submission_timeout", "", "default script timeout in seconds"),
         ("handson_stack_timeout", "", "default service start timeout in seconds"),
         ("handson_lang", "", "default message language (en/ja)"),
+        ("handson_sandbox", "", "default script isolation (auto/bwrap/user/none)"),
     ):
         parser.addini(name, text, default=default)
 
@@ -89,14 +92,33 @@ def pytest_configure(config):
         raise pytest.UsageError(str(e)) from None
     set_lang(cfg.lang)
     workerinput = getattr(config, "workerinput", None)
-    config.stash[_SESSION] = GradingSession(cfg, workerinput)
+    try:
+        config.stash[_SESSION] = GradingSession(cfg, workerinput)
+    except ValueError as e:  # an isolation mode asked for that this machine cannot give
+        raise pytest.UsageError(str(e)) from None
     if not config.stash[_SESSION].learners:
         raise pytest.UsageError(f"--submissions {cfg.submissions}: no learner folders in it")
     config.stash[_RESULTS] = []
     config.pluginmanager.register(_Collector(config), "handson-collector")
-    # Keep each learner's step on one xdist worker: its script runs once and its checks read it there.
-    if getattr(config.option, "dist", "no") == "load":
-        config.option.dist = "loadgroup"
+    if workerinput is None:
+        _interrupt_on_termination()
+
+
+def _interrupt_on_termination() -> None:
+    """SIGTERM and SIGHUP (a CI job cancelled, a terminal closed) act like Ctrl-C: pytest stops, the
+    stack goes down and the results graded so far are written."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        return
+
+    def interrupt(signum, _frame):
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    for name in ("SIGTERM", "SIGHUP"):
+        if hasattr(signal, name):
+            signal.signal(getattr(signal, name), interrupt)
 
 
 @pytest.hookimpl(optionalhook=True)
@@ -122,6 +144,7 @@ def pytest_report_header(config):
     count = len(session.learners)
     return [
         t("header.stack", backend=session.backend_name, reason=session.backend_reason),
+        t("header.sandbox", mode=session.sandbox.mode, reason=session.sandbox.describe()),
         t("header.submission", path=where, count=count, run=session.run_id, lang=get_lang()),
     ]
 
@@ -135,13 +158,22 @@ def pytest_generate_tests(metafunc):
     metafunc.parametrize("learner", learners, ids=[lr.id for lr in learners], scope="function")
 
 
-def pytest_collection_modifyitems(config, items):
-    for item in items:
-        marker = item.get_closest_marker("check")
-        if marker is None:
-            continue
-        learner = item.callspec.params["learner"]
-        item.add_marker(pytest.mark.xdist_group(f"{learner.id}:{catalog.get(marker.args[0]).step}"))
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config, log):
+    """Keep each learner's step on one xdist worker (its script runs once, its checks read it there):
+    work is handed out by (learner, step), whatever ``--dist`` load mode was asked for. When a worker
+    dies, what it had not finished goes to another worker as a unit."""
+    if config.stash.get(_SESSION, None) is None or config.getoption("dist") not in ("load", "loadgroup", "loadscope"):
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class ByLearnerStep(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            path, _, rest = nodeid.partition("::")
+            learner = rest[rest.rfind("[") + 1:-1] if rest.endswith("]") else rest
+            return f"{learner}:{path}"
+
+    return ByLearnerStep(config, log)
 
 
 # -- fixtures --------------------------------------------------------------------------------------
@@ -169,12 +201,28 @@ def stack_facts(grading, learner):
 
 
 # -- running a check -------------------------------------------------------------------------------
-@pytest.hookimpl(wrapper=True)
+@pytest.hookimpl(tryfirst=True)
 def pytest_pyfunc_call(pyfuncitem):
+    """Run a check; when a read fails because a service went away, wait for the stack's watchdog to
+    bring it back and read again (the data is still there): an outage is not the learner's failure."""
+    if pyfuncitem.get_closest_marker("check") is None:
+        return None
     outcome = pyfuncitem.funcargs.get("step")
     if outcome is not None and not outcome.script.exists:
         raise CheckFailed("script.missing", script=outcome.script.script)
-    return (yield)
+    kwargs = {name: pyfuncitem.funcargs[name] for name in pyfuncitem._fixtureinfo.argnames}
+    try:
+        pyfuncitem.obj(**kwargs)
+    except Exception as exc:
+        grading = pyfuncitem.config.stash[_SESSION]
+        if _infra_service(exc) is None or not grading.recover():
+            raise
+        if outcome is not None:
+            outcome.reset()
+        if "stack_facts" in kwargs:
+            kwargs["stack_facts"] = grading.stack_facts()
+        pyfuncitem.obj(**kwargs)
+    return True
 
 
 def _infra_service(exc: BaseException) -> str | None:
@@ -194,6 +242,8 @@ def _script_note(outcome) -> str:
     if outcome is None or outcome.script.ok or not outcome.script.exists:
         return ""
     s = outcome.script
+    if s.worker_lost:
+        return t("script.worker_lost", script=s.script)
     if s.timed_out:
         head = t("script.timed_out", script=s.script, timeout=f"{s.timeout:g}")
     else:
@@ -227,6 +277,8 @@ def pytest_runtest_makereport(item, call):
         service = _infra_service(exc)
         if isinstance(exc, CheckFailed):
             status, message = "failed", _render_failure(item, exc)
+        elif isinstance(exc, Tampered):
+            status, message = "error", t("tamper.error", check=check_id) + "\n" + exc.describe()
         elif service is not None:
             status = "error"
             text = exc.describe() if isinstance(exc, StackError) else f"{type(exc).__name__}: {exc}"
@@ -278,13 +330,33 @@ class _Collector:
         if not self.expected:  # every worker collects the same items; count them once
             self._expect(ids)
 
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_handlecrashitem(self, crashitem, report, sched):
+        """xdist: a worker died while running ``crashitem`` — in practice a learner's script that took
+        it down. Graded as that check's failure, with the reason, instead of a result lost."""
+        check_id = _check_of(self.config, crashitem)
+        if check_id is None or "[" not in crashitem:
+            return
+        learner = crashitem[crashitem.rindex("[") + 1:-1]
+        entry = catalog.get(check_id)
+        message = "\n".join([f"{check_id} — {entry.title()}", "  " + t("script.worker_lost", script=f"{entry.step}.py")])
+        report.longrepr = message
+        report.user_properties += [("handson_message", message), ("handson_check", check_id),
+                                   ("handson_learner", learner), ("handson_status", "failed")]
+
     @pytest.hookimpl(trylast=True)  # after the terminal reporter has drawn this test's mark
     def pytest_runtest_logreport(self, report):
         props = dict(report.user_properties)
         if "handson_status" not in props:
             return
         result = result_of(props)
-        self.config.stash[_RESULTS].append(result)
+        results = self.config.stash[_RESULTS]
+        if any(r.learner == result.learner and r.check == result.check for r in results):
+            # A check reported twice (its worker crashed, and it ran again elsewhere): the later one counts.
+            results[:] = [r for r in results if not (r.learner == result.learner and r.check == result.check)]
+            results.append(result)
+            return
+        results.append(result)
         self.done[result.learner] = self.done.get(result.learner, 0) + 1
         if self.config.stash[_SESSION].cfg.submissions and self.done[result.learner] == self.expected.get(
                 result.learner):
@@ -297,6 +369,23 @@ class _Collector:
                                       score=report_num(sum(r.score for r in mine)),
                                       max=report_num(sum(r.max_score for r in mine)),
                                       done=finished, total=len(self.expected)))
+
+
+def _check_of(config, nodeid: str) -> str | None:
+    """The check id of a test node id (``checks/test_step2.py::test_run[alice]``), read from its marker."""
+    import importlib.util
+
+    path, _, rest = nodeid.partition("::")
+    function = rest.split("[")[0]
+    file = config.rootpath / path
+    try:
+        spec = importlib.util.spec_from_file_location(f"_handson_{file.stem}", file)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        marks = getattr(getattr(module, function), "pytestmark", [])
+    except Exception:  # an unknown node: leave xdist's own report as it is
+        return None
+    return next((m.args[0] for m in marks if m.name == "check"), None)
 
 
 def report_num(x: float) -> str:

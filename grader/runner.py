@@ -12,6 +12,7 @@ from __future__ import annotations
 import collections
 import dataclasses
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -22,44 +23,43 @@ from pathlib import Path
 
 import psutil
 
+from grader import sandbox
 from grader.stack.base import StackInfo, kill_group
 
 HEAD_BYTES = 256 * 1024
 TAIL_BYTES = 64 * 1024
 
-# Never handed to a learner's script, whatever the grader's own environment holds.
-_SECRET_NAMES = {
-    "HANDSON_DB_URL", "HANDSON_S3_ENDPOINT", "HANDSON_S3_ACCESS_KEY", "HANDSON_S3_SECRET_KEY", "HANDSON_BUCKET",
-    "HANDSON_ARTIFACT_DIR", "HANDSON_STACK_FILE", "HANDSON_TRACKING_URI", "MLFLOW_S3_ENDPOINT_URL",
-    "MLFLOW_BACKEND_STORE_URI", "MLFLOW_REGISTRY_STORE_URI", "MLFLOW_ARTIFACTS_DESTINATION",
-    "DATABASE_URL", "MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD", "MLFLOW_TRACKING_TOKEN",
-    "MLFLOW_RUN_ID", "MLFLOW_EXPERIMENT_ID", "MLFLOW_EXPERIMENT_NAME",
-}
-_SECRET_PREFIXES = ("AWS_", "MINIO_", "MYSQL_", "MARIADB_", "PGPASSWORD", "HANDSON_DB_", "HANDSON_S3_")
-_SECRET_WORDS = ("PASSWORD", "SECRET", "TOKEN", "ACCESS_KEY", "CREDENTIAL")
-
-
-def is_secret_name(name: str) -> bool:
-    upper = name.upper()
-    return (upper in _SECRET_NAMES or upper.startswith(_SECRET_PREFIXES)
-            or any(word in upper for word in _SECRET_WORDS))
+# The script's environment is an allowlist (the submission contract): these names from the grader's own
+# environment, then the contract's variables. Nothing else — whatever the instructor's shell holds.
+_ALLOWED_NAMES = {"PATH", "LANG", "LANGUAGE", "TZ", "TERM", "VIRTUAL_ENV"}
+_ALLOWED_PREFIXES = ("LC_",)
+REDACTED = "[redacted]"
 
 
 def stack_secrets(info: StackInfo) -> list[str]:
+    """Every secret the grader holds for this stack (never shown to a script, cut from its output)."""
     from sqlalchemy.engine import make_url
 
-    values = [info.s3_secret_key, info.s3_access_key]
+    values = [info.s3_secret_key, info.s3_access_key, info.admin_password, *info.secrets]
     try:
         values.append(make_url(info.db_url).password)
     except Exception:  # an unparsable URL has no password to protect
         pass
-    return [v for v in values if v and len(v) >= 6]
+    return sorted({v for v in values if v and len(v) >= 6}, key=len, reverse=True)
 
 
-def submission_env(info: StackInfo, experiment: str, data_dir: Path, model_name: str, token: str) -> dict:
+def redact(text: str, secrets: list[str]) -> str:
+    for secret in secrets:
+        if secret in text:
+            text = text.replace(secret, REDACTED)
+    return text
+
+
+def submission_env(info: StackInfo, experiment: str, data_dir: Path, model_name: str, token: str,
+                   credentials: tuple[str, str] | None = None) -> dict:
     secrets = stack_secrets(info)
     env = {k: v for k, v in os.environ.items()
-           if not is_secret_name(k) and not any(s in v for s in secrets)}
+           if (k in _ALLOWED_NAMES or k.startswith(_ALLOWED_PREFIXES)) and not any(s in v for s in secrets)}
     env.update(
         MLFLOW_TRACKING_URI=info.tracking_uri,
         HANDSON_EXPERIMENT=experiment,
@@ -70,6 +70,12 @@ def submission_env(info: StackInfo, experiment: str, data_dir: Path, model_name:
         # Marks every process the script starts, so leftovers can be found and stopped afterwards.
         HANDSON_RUN_TOKEN=token,
     )
+    if credentials:
+        user, password = credentials
+        env.update(MLFLOW_TRACKING_USERNAME=user, MLFLOW_TRACKING_PASSWORD=password, USER=user, LOGNAME=user)
+    else:
+        # getpass.getuser() (MLflow's default run user) fails for a uid without a passwd entry.
+        env.update(USER="learner", LOGNAME="learner")
     return env
 
 
@@ -85,10 +91,14 @@ class ScriptResult:
     output: str = ""  # head (+ marker + tail) of stdout+stderr
     output_bytes: int = 0
     leftovers_killed: int = 0
+    # an earlier attempt took its pytest-xdist worker down with it; the script is not run again
+    worker_lost: bool = False
+    # 0, or how many times it was run again because the stack had an outage meanwhile
+    attempt: int = 0
 
     @property
     def ok(self) -> bool:
-        return self.exists and not self.timed_out and self.returncode == 0
+        return self.exists and not self.timed_out and not self.worker_lost and self.returncode == 0
 
     def tail(self, lines: int = 20) -> str:
         return "\n".join(self.output.rstrip().splitlines()[-lines:])
@@ -215,18 +225,42 @@ def _pipe_link(pipe) -> str | None:
 
 
 def run_script(submission: Path, script_name: str, info: StackInfo, experiment: str, data_dir: Path,
-               model_name: str, timeout: float) -> ScriptResult:
+               model_name: str, timeout: float, *, credentials: tuple[str, str] | None = None,
+               plan: sandbox.Plan | None = None, base: Path | None = None) -> ScriptResult:
+    """Run ``python script_name`` in a sandboxed copy of ``submission`` (see grader/sandbox.py).
+
+    ``base`` is the grading run's sandbox folder (made here, and removed, when not given)."""
     script = submission / script_name
     result = ScriptResult(script=str(script), exists=script.is_file(), timeout=timeout)
     if not result.exists:
         return result
+    plan = plan or sandbox.plan()
+    own_base = base is None
+    base = base or sandbox.new_base(data_dir)
+    box = sandbox.Box(plan, base, base / "data" if (base / "data").is_dir() else data_dir)
+    try:
+        box.prepare(submission)
+        _run_in(box, result, script_name, info, experiment, model_name, timeout, credentials)
+    finally:
+        box.cleanup(keep_files=not own_base)
+        if own_base:
+            shutil.rmtree(base, ignore_errors=True)
+    secrets = stack_secrets(info) + ([credentials[1]] if credentials else [])
+    # The learner knows their script by its own path, not by the sandbox's copy of it.
+    result.output = redact(result.output, secrets).replace(str(box.cwd), str(submission))
+    return result
+
+
+def _run_in(box: sandbox.Box, result: ScriptResult, script_name: str, info: StackInfo, experiment: str,
+            model_name: str, timeout: float, credentials) -> None:
     token = uuid.uuid4().hex
-    env = submission_env(info, experiment, data_dir, model_name, token)
+    env = box.env(submission_env(info, experiment, box.data_dir, model_name, token, credentials))
     # Milliseconds, like MLflow's own timestamps; one second of slack for clock granularity.
     result.started_ms = int(time.time() * 1000) - 1000
     start = time.monotonic()
-    proc = subprocess.Popen([sys.executable, script_name], cwd=submission, env=env, stdin=subprocess.DEVNULL,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+    proc = subprocess.Popen(box.argv([sys.executable, script_name]), cwd=box.cwd, env=env,
+                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            start_new_session=True)
     pipe_link = _pipe_link(proc.stdout)
     capture = _Capture(proc.stdout)
     capture.start()
@@ -243,10 +277,9 @@ def run_script(submission: Path, script_name: str, info: StackInfo, experiment: 
             os.killpg(proc.pid, signal.SIGKILL)
         except (ProcessLookupError, PermissionError):
             pass
-        result.leftovers_killed = _kill_leftovers(token, pipe_link)
+        result.leftovers_killed = box.sweep() + _kill_leftovers(token, pipe_link)
         capture.join(timeout=5.0)
     result.duration = time.monotonic() - start
     result.returncode = proc.returncode
     result.output = capture.text()
     result.output_bytes = capture.total
-    return result

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
+import hashlib
+import hmac
 import json
 import re
 import secrets
@@ -21,10 +23,16 @@ from pathlib import Path
 
 from filelock import FileLock
 
+from grader import sandbox
 from grader.config import GraderConfig
 from grader.runner import ScriptResult, run_script
 from grader.stack import StackError, StackInfo, choose, make_backend
-from grader.stack.base import http_ok
+from grader.stack.auth import admin_header
+from grader.stack import watchdog
+from grader.stack.base import guard, http_ok
+
+# A script is run again (under fresh names) when the stack had an outage while it ran: at most this often.
+MAX_ATTEMPTS = 3
 
 
 @dataclasses.dataclass(frozen=True)
@@ -59,9 +67,9 @@ class StackFacts:
     store: str
 
 
-def _status(url: str) -> int | None:
+def _status(url: str, headers: dict | None = None) -> int | None:
     try:
-        with urllib.request.urlopen(url, timeout=5) as resp:
+        with urllib.request.urlopen(urllib.request.Request(url, headers=headers or {}), timeout=5) as resp:
             return resp.status
     except urllib.error.HTTPError as e:
         return e.code
@@ -75,6 +83,7 @@ class GradingSession:
         self.is_worker = workerinput is not None
         if workerinput:
             self.run_id = workerinput["handson_run_id"]
+            self._name_key = bytes.fromhex(workerinput["handson_name_key"])
             self.workdir = Path(workerinput["handson_workdir"])
             self.backend_name, self.backend_reason = workerinput["handson_backend"]
             self._info = StackInfo.from_json(workerinput["handson_stack"]) if workerinput.get("handson_stack") else None
@@ -82,7 +91,10 @@ class GradingSession:
             self._error_service = workerinput.get("handson_stack_error_service") or "stack"
         else:
             self.run_id = datetime.datetime.now().strftime("%m%d-%H%M%S-") + secrets.token_hex(2)
+            # Makes the names handed to scripts unguessable: a learner knows its own, never another's.
+            self._name_key = secrets.token_bytes(16)
             self.workdir = Path(tempfile.mkdtemp(prefix="handson-grading-"))
+            guard("+", "d", self.workdir)
             self.backend_name, self.backend_reason = choose(cfg.stack)
             self._info = None
             self._error = None
@@ -91,6 +103,9 @@ class GradingSession:
         self._dead: StackError | None = None
         self._db = None
         self._objects = None
+        self._auth = None
+        self.sandbox = sandbox.plan(cfg.sandbox)
+        self._sandbox_base: Path | None = None
         self.learners = find_learners(cfg)
 
     # -- the stack ---------------------------------------------------------------------------------
@@ -115,31 +130,58 @@ class GradingSession:
     def stop(self) -> None:
         if self._db is not None:
             self._db.close()
+        if self._auth is not None:
+            self._auth.close()
         if self._backend is not None:
             self._backend.stop()
             self._backend = None
+        if self._sandbox_base is not None:
+            shutil.rmtree(self._sandbox_base, ignore_errors=True)
+            guard("-", "d", self._sandbox_base)
+            self._sandbox_base = None
         if not self.is_worker:
             shutil.rmtree(self.workdir, ignore_errors=True)
+            guard("-", "d", self.workdir)
 
     def readers(self):
-        from grader.store import ObjectStore, TrackingDB
+        from grader.store import AuthDB, ObjectStore, TrackingDB
 
         info = self.stack()
         if self._db is None:
             self._db = TrackingDB(info.db_url)
             self._objects = ObjectStore(info)
+            self._auth = AuthDB(info.auth_db_url) if info.auth_db_url else None
         return self._db, self._objects
 
     def ensure_healthy(self) -> None:
-        """Raise StackError naming the first service that stopped answering. A service found dead
-        stays dead for this grading run: later checks fail fast instead of waiting on retries."""
+        """Raise StackError naming the first service that stopped answering. On a stack with a watchdog
+        (local, embedded) wait for it to restart the service first. A service found dead for good stays
+        dead for this grading run: later checks fail fast instead of waiting on retries."""
         if self._dead is not None:
             raise _Reported(self._dead.describe(), self._dead.service)
+        info = self.stack()
+        deadline = time.monotonic() + (self.cfg.stack_timeout if info.events_file else 0)
+        while True:
+            try:
+                self._probe()
+                return
+            except StackError as e:
+                failed_for_good = any(not ev.get("restarted", True) for ev in watchdog.events(info.events_file))
+                if failed_for_good or time.monotonic() > deadline:
+                    self._dead = e
+                    raise
+            time.sleep(1.0)
+
+    def recover(self) -> bool:
+        """After a read failed: True when the stack answers again (healed by its watchdog)."""
         try:
-            self._probe()
-        except StackError as e:
-            self._dead = e
-            raise
+            self.ensure_healthy()
+            return True
+        except StackError:
+            return False
+
+    def generation(self) -> int:
+        return watchdog.generation(self.stack().events_file)
 
     def _probe(self) -> None:
         info = self.stack()
@@ -175,39 +217,99 @@ class GradingSession:
         except Exception as e:
             raise StackError("mysql", f"cannot list the tracking tables: {str(e).splitlines()[0][:200]}",
                              info.logs.get("mysql")) from e
-        return StackFacts(uri=base, health=_status(base + "/health"), ui=_status(base + "/"), tables=tables,
+        return StackFacts(uri=base, health=_status(base + "/health"),
+                          ui=_status(base + "/", admin_header(info)), tables=tables,
                           bucket_exists=objects.bucket_exists(), store=objects.label)
 
     # -- names the scripts receive -------------------------------------------------------------------
-    def experiment_name(self, learner: Learner, step: str) -> str:
-        return f"handson-{self.run_id}-{learner.id}-{step}"
+    def _secret_part(self, *parts: str) -> str:
+        return hmac.new(self._name_key, "/".join(parts).encode(), hashlib.sha256).hexdigest()[:12]
 
-    def model_name(self, learner: Learner) -> str:
-        return f"handson-model-{self.run_id}-{learner.id}"
+    @property
+    def name_prefix(self) -> str:
+        """What every name this grading run hands out starts with."""
+        return f"handson-{self.run_id}-"
+
+    def experiment_name(self, learner: Learner, step: str, attempt: int = 0) -> str:
+        again = f"-r{attempt}" if attempt else ""
+        return f"{self.name_prefix}{learner.id}-{step}{again}-{self._secret_part('experiment', learner.id, step, str(attempt))}"
+
+    def model_name(self, learner: Learner, attempt: int = 0) -> str:
+        again = f"-r{attempt}" if attempt else ""
+        return f"{self.name_prefix}model-{learner.id}{again}-{self._secret_part('model', learner.id, str(attempt))}"
 
     # -- scripts -------------------------------------------------------------------------------------
+    def sandbox_base(self) -> Path:
+        if self._sandbox_base is None:
+            self._sandbox_base = sandbox.new_base(self.cfg.data_dir)
+            guard("+", "d", self._sandbox_base)
+        return self._sandbox_base
+
     def script_result(self, learner: Learner, step: str) -> ScriptResult:
         path = self.workdir / f"{learner.id}.{step}.json"
+        started = path.with_suffix(".started")
         with FileLock(str(path) + ".lock"):
             if path.exists():
                 return ScriptResult.from_dict(json.loads(path.read_text()))
-            self.ensure_healthy()
-            result = run_script(learner.path, f"{step}.py", self.stack(), self.experiment_name(learner, step),
-                                self.cfg.data_dir, self.model_name(learner), self.cfg.submission_timeout)
-            if not result.ok and result.exists:
-                # A script that failed because the stack went away is the stack's failure, not the learner's.
-                self.ensure_healthy()
+            script = learner.path / f"{step}.py"
+            if started.exists():
+                # An earlier attempt began and its grading worker died with it: never run it again.
+                result = ScriptResult(script=str(script), exists=True, returncode=None, worker_lost=True)
+            else:
+                started.touch()
+                result = self._run(learner, step)
             path.write_text(json.dumps(result.to_dict()))
             return result
+
+    def _run(self, learner: Learner, step: str) -> ScriptResult:
+        """Run the script; when the stack went through an outage meanwhile (its watchdog restarted a
+        service), run it again under fresh names once the stack answers: that outage was not the learner's."""
+        for attempt in range(MAX_ATTEMPTS):
+            self.ensure_healthy()
+            before = self.generation()
+            result = run_script(learner.path, f"{step}.py", self.stack(),
+                                self.experiment_name(learner, step, attempt), self.cfg.data_dir,
+                                self.model_name(learner, attempt), self.cfg.submission_timeout,
+                                credentials=self.credentials(learner), plan=self.sandbox, base=self.sandbox_base())
+            result.attempt = attempt
+            if result.ok and self.generation() == before:
+                return result
+            # A script that failed because the stack went away is the stack's failure, not the learner's.
+            self.ensure_healthy()
+            if self.generation() == before:
+                return result
+        return result
+
+    def credentials(self, learner: Learner) -> tuple[str, str] | None:
+        """This learner's own MLflow user for this grading run (created once, whichever worker asks first);
+        None on a stack without access control."""
+        info = self.stack()
+        if not info.admin_user:
+            return None
+        path = self.workdir / f"{learner.id}.user.json"
+        with FileLock(str(path) + ".lock"):
+            if path.exists():
+                data = json.loads(path.read_text())
+                return data["user"], data["password"]
+            from grader.stack.auth import create_user
+
+            user = f"{learner.id}-{self._secret_part('user', learner.id)[:6]}"
+            password = secrets.token_urlsafe(18)
+            create_user(info, user, password)
+            path.write_text(json.dumps({"user": user, "password": password}))
+            return user, password
 
     def outcome(self, learner: Learner, step: str):
         from grader.checking import StepOutcome
 
         script = self.script_result(learner, step)
         db, objects = self.readers()
+        credentials = self.credentials(learner)
         return StepOutcome(learner=learner.id, step=step, submission=learner.path, data_dir=self.cfg.data_dir,
-                           script=script, experiment_name=self.experiment_name(learner, step),
-                           model_name=self.model_name(learner), stack=self.stack(), db=db, objects=objects)
+                           script=script, experiment_name=self.experiment_name(learner, step, script.attempt),
+                           model_name=self.model_name(learner, script.attempt), stack=self.stack(), db=db, objects=objects,
+                           user=credentials[0] if credentials else None, auth=self._auth,
+                           run_prefix=self.name_prefix)
 
     def workerinput(self) -> dict:
         """What the controller hands each xdist worker (the stack starts here, once)."""
@@ -217,6 +319,7 @@ class GradingSession:
             info = None
         return {
             "handson_run_id": self.run_id,
+            "handson_name_key": self._name_key.hex(),
             "handson_workdir": str(self.workdir),
             "handson_backend": [self.backend_name, self.backend_reason],
             "handson_stack": info.to_json() if info else None,

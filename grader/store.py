@@ -75,15 +75,33 @@ class ModelVersion:
     storage_location: str | None
 
 
+# Every read has a deadline: a stopped (SIGSTOP) or wedged database must become an error, never a hang.
+DB_CONNECT_TIMEOUT, DB_READ_TIMEOUT = 5, 30
+
+
+def connect_args(url: str) -> dict:
+    if url.startswith("sqlite"):
+        return {"timeout": DB_READ_TIMEOUT}
+    if "pymysql" in url:
+        return {"connect_timeout": DB_CONNECT_TIMEOUT, "read_timeout": DB_READ_TIMEOUT,
+                "write_timeout": DB_READ_TIMEOUT}
+    return {}
+
+
 class TrackingDB:
     def __init__(self, url: str):
-        self.engine = sa.create_engine(url, pool_pre_ping=True, pool_size=1, max_overflow=2)
+        self.engine = sa.create_engine(url, pool_pre_ping=True, pool_size=1, max_overflow=2,
+                                       connect_args=connect_args(url))
+        # Health probes answer within seconds, whatever the reads' own deadline.
+        quick = {k: min(v, 3) for k, v in connect_args(url).items()}
+        self._probe_engine = sa.create_engine(url, poolclass=sa.pool.NullPool, connect_args=quick)
 
     def close(self) -> None:
         self.engine.dispose()
+        self._probe_engine.dispose()
 
     def ping(self) -> None:
-        with self.engine.connect() as conn:
+        with self._probe_engine.connect() as conn:
             conn.execute(sa.text("SELECT 1"))
 
     def table_names(self) -> set[str]:
@@ -126,11 +144,13 @@ class TrackingDB:
             runs[row.run_uuid].latest[row.key] = (float(row.value), int(row.step))
         return list(runs.values())
 
-    def experiment_names_between(self, since_ms: int, until_ms: int) -> list[str]:
+    def experiments_between(self, since_ms: int, until_ms: int) -> list[tuple[str, str]]:
+        """(id, name) of experiments created in that window."""
         e = _T["experiments"]
         with self.engine.connect() as conn:
-            rows = conn.execute(sa.select(e.c.name).where(e.c.creation_time.between(since_ms, until_ms))).all()
-        return sorted(r.name for r in rows)
+            rows = conn.execute(sa.select(e.c.experiment_id, e.c.name).where(
+                e.c.creation_time.between(since_ms, until_ms))).all()
+        return sorted((str(r.experiment_id), r.name) for r in rows)
 
     def location_key(self, uri: str | None) -> str | None:
         """The store key prefix behind a model version's location: ``mlflow-artifacts:/…`` directly,
@@ -166,6 +186,25 @@ class TrackingDB:
         with self.engine.connect() as conn:
             rows = conn.execute(sa.select(rm.c.name).where(rm.c.name == name)).all()
         return any(r.name == name for r in rows)
+
+
+class AuthDB:
+    """The basic-auth app's own database, read-only: who holds MANAGE on an experiment or registered model
+    (creators get it; nobody else does unless an owner or the admin grants it)."""
+
+    def __init__(self, url: str):
+        self.engine = sa.create_engine(url, connect_args=connect_args(url), poolclass=sa.pool.NullPool)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    def owners(self, resource_type: str, resource_id: str) -> set[str]:
+        query = sa.text(
+            "SELECT u.username FROM users u JOIN user_role_assignments a ON a.user_id = u.id "
+            "JOIN role_permissions p ON p.role_id = a.role_id "
+            "WHERE p.resource_type = :kind AND p.resource_pattern = :id AND p.permission = 'MANAGE'")
+        with self.engine.connect() as conn:
+            return set(conn.execute(query, {"kind": resource_type, "id": str(resource_id)}).scalars())
 
 
 def artifact_key(uri: str | None) -> str | None:

@@ -25,6 +25,17 @@ else
   exit 1
 fi
 
+# --- bubblewrap: the sandbox for learners' scripts when the grader runs as root ------------------------
+if command -v bwrap >/dev/null 2>&1; then
+  log "bubblewrap already installed"
+elif command -v apt-get >/dev/null 2>&1 && { [ "$(id -u)" = 0 ] || [ -n "$SUDO" ]; }; then
+  log "installing bubblewrap with apt-get (sandboxes learners' scripts when grading as root)"
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends bubblewrap \
+    || { $SUDO apt-get update -q && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends bubblewrap; }
+else
+  log "bubblewrap not installed: as root the grader falls back to a weaker sandbox (see README, threat model)"
+fi
+
 # --- MinIO ---------------------------------------------------------------------------------------
 # The community edition ships as source only. The release tags are tried first; where the Go module
 # proxy refuses them, the pinned pseudo-version of the final upstream commit is used.

@@ -137,9 +137,9 @@ def dockerfile_mlflow_pin(text: str) -> str | None:
 def pyproject_mlflow_pin(data: dict) -> str | None:
     """The version in the `mlflow==X` entry of [project].dependencies."""
     for dep in data.get("project", {}).get("dependencies", []):
-        match = re.fullmatch(r"\s*mlflow\s*==\s*([^\s;,]+)\s*(;.*)?", dep)
+        match = re.fullmatch(r"\s*mlflow\s*(\[[\w,\s-]*\])?\s*==\s*([^\s;,]+)\s*(;.*)?", dep)
         if match:
-            return match.group(1)
+            return match.group(2)
     return None
 
 

@@ -17,7 +17,7 @@ import psutil
 import pytest
 
 from conftest import fake_stack_info
-from grader import runner
+from grader import runner, sandbox
 from grader.runner import HEAD_BYTES, TAIL_BYTES, run_script
 
 INFO = fake_stack_info()
@@ -38,15 +38,23 @@ def submission(tmp_path) -> Path:
 def data_dir(tmp_path) -> Path:
     folder = tmp_path / "data"
     folder.mkdir()
+    (folder / "sample.csv").write_text("x,y\n1,2\n")
     return folder
 
 
 def write(folder: Path, name: str, code: str) -> None:
-    (folder / name).write_text(textwrap.dedent(code), encoding="utf-8")
+    """The script runs in a copy of ``folder``; ``OUT/`` in its code names the original, where the test
+    reads what the script reports (these tests run without isolation: see tests/test_isolation.py)."""
+    code = textwrap.dedent(code).replace("OUT/", f"{folder}/")
+    (folder / name).write_text(code, encoding="utf-8")
+
+
+# The runner's own process handling, without a sandbox's namespaces (the same-user mode of a laptop).
+SAME_USER = sandbox.Plan("none", "sandbox.asked_none")
 
 
 def run(submission: Path, data_dir: Path, name: str = "step1.py", timeout: float = 30.0):
-    return run_script(submission, name, INFO, EXPERIMENT, data_dir, MODEL, timeout)
+    return run_script(submission, name, INFO, EXPERIMENT, data_dir, MODEL, timeout, plan=SAME_USER)
 
 
 def is_running(pid: int) -> bool:
@@ -105,7 +113,7 @@ def test_hanging_script_times_out_and_its_group_is_killed(submission, data_dir):
         import json, os, subprocess, sys, time
         # A child in the script's own process group: it must die with the script.
         child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(1000)"])
-        with open("pids.json", "w") as f:
+        with open("OUT/pids.json", "w") as f:
             json.dump({"pid": os.getpid(), "pgid": os.getpgid(0), "child": child.pid}, f)
         print("about to hang", flush=True)
         time.sleep(1000)
@@ -133,7 +141,7 @@ def test_script_ignoring_sigterm_is_still_stopped(submission, data_dir):
     write(submission, "step1.py", """
         import os, signal, time
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
-        open("pid.txt", "w").write(str(os.getpid()))
+        open("OUT/pid.txt", "w").write(str(os.getpid()))
         while True:
             time.sleep(0.1)
     """)
@@ -164,7 +172,7 @@ def test_daemonised_child_is_killed_and_does_not_hold_run_script(submission, dat
                 os._exit(0)
         """
     write(submission, "step1.py", "import os, subprocess, sys, time\n" + textwrap.dedent(spawn) + textwrap.dedent("""
-        open("token.txt", "w").write(os.environ["HANDSON_RUN_TOKEN"])
+        open("OUT/token.txt", "w").write(os.environ["HANDSON_RUN_TOKEN"])
         print(f"CHILD={pid}", flush=True)
         sys.exit(0)
     """))
@@ -190,7 +198,7 @@ def test_child_in_the_scripts_group_without_the_marker_is_killed(submission, dat
         import os, subprocess, sys
         child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"],
                                  env={"PATH": os.environ.get("PATH", "")})
-        open("pids.json", "w").write(f'{{"pid": {os.getpid()}, "child": {child.pid}}}')
+        open("OUT/pids.json", "w").write(f'{{"pid": {os.getpid()}, "child": {child.pid}}}')
         print("leaving a background child behind", flush=True)
     """)
     start = time.monotonic()
@@ -227,12 +235,12 @@ def test_leftover_that_keeps_respawning_is_stopped(submission, data_dir):
         supervisor = ("import subprocess, sys\\n"
                       "while True:\\n"
                       "    worker = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(120)'])\\n"
-                      "    open('workers.txt', 'a').write(f'{worker.pid}\\\\n')\\n"
+                      "    open('OUT/workers.txt', 'a').write(f'{worker.pid}\\\\n')\\n"
                       "    worker.wait()\\n")
         subprocess.Popen([sys.executable, "-c", supervisor], start_new_session=True,
                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        open("token.txt", "w").write(os.environ["HANDSON_RUN_TOKEN"])
-        while not os.path.exists("workers.txt"):
+        open("OUT/token.txt", "w").write(os.environ["HANDSON_RUN_TOKEN"])
+        while not os.path.exists("OUT/workers.txt"):
             time.sleep(0.05)
     """)
     result = run(submission, data_dir)
@@ -353,21 +361,26 @@ def test_cwd_and_contract_variables(submission, data_dir):
         import json, os, sys
         names = ["MLFLOW_TRACKING_URI", "HANDSON_EXPERIMENT", "HANDSON_DATA_DIR", "HANDSON_MODEL_NAME"]
         json.dump({"cwd": os.getcwd(), "argv0": sys.argv[0], "executable": sys.executable,
-                   "env": {n: os.environ.get(n) for n in names}}, open("seen.json", "w"))
+                   "env": {n: os.environ.get(n) for n in names},
+                   "data_files": sorted(os.listdir(os.environ["HANDSON_DATA_DIR"]))}, open("OUT/seen.json", "w"))
     """)
     result = run(submission, data_dir, name="step2.py")
     assert result.ok, result.output
     seen = json.loads((submission / "seen.json").read_text())
-    assert os.path.realpath(seen["cwd"]) == os.path.realpath(submission)
+    # cwd is a private copy of the submission folder (the script cannot change the original).
+    assert os.path.realpath(seen["cwd"]) != os.path.realpath(submission)
+    assert Path(seen["cwd"]).name == "work"
     assert seen["argv0"] == "step2.py"
     assert os.path.realpath(seen["executable"]) == os.path.realpath(sys.executable)
+    data_seen = seen["env"].pop("HANDSON_DATA_DIR")
     assert seen["env"] == {
         "MLFLOW_TRACKING_URI": INFO.tracking_uri,
         "HANDSON_EXPERIMENT": EXPERIMENT,
-        "HANDSON_DATA_DIR": str(data_dir),
         "HANDSON_MODEL_NAME": MODEL,
     }
-    assert Path(seen["env"]["HANDSON_DATA_DIR"]).is_absolute()
+    # A readable copy of data/ (the original may sit where the script's user cannot reach).
+    assert Path(data_seen).is_absolute() and Path(data_seen).name == "data"
+    assert seen["data_files"] == sorted(p.name for p in data_dir.iterdir())
 
 
 def test_contract_variables_override_the_graders_own(submission, data_dir, monkeypatch):
@@ -377,7 +390,7 @@ def test_contract_variables_override_the_graders_own(submission, data_dir, monke
     monkeypatch.setenv("MLFLOW_RUN_ID", "0123456789abcdef")
     write(submission, "step1.py", """
         import json, os
-        json.dump(dict(os.environ), open("env.json", "w"))
+        json.dump(dict(os.environ), open("OUT/env.json", "w"))
     """)
     assert run(submission, data_dir).ok
     env = json.loads((submission / "env.json").read_text())
@@ -390,7 +403,7 @@ def test_contract_variables_override_the_graders_own(submission, data_dir, monke
 def test_started_ms_precedes_the_script(submission, data_dir):
     write(submission, "step1.py", """
         import time
-        open("t.txt", "w").write(str(int(time.time() * 1000)))
+        open("OUT/t.txt", "w").write(str(int(time.time() * 1000)))
     """)
     result = run(submission, data_dir)
     assert result.ok

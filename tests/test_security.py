@@ -11,7 +11,8 @@ import psutil
 import pytest
 
 from conftest import ROOT, fake_stack_info, require_local_stack
-from grader.runner import run_script, stack_secrets
+from grader import sandbox
+from grader.runner import redact, run_script, stack_secrets
 from grader.stack.base import StackInfo
 
 INFO = fake_stack_info()
@@ -56,22 +57,35 @@ def test_script_environment_holds_no_secret(tmp_path, monkeypatch):
     monkeypatch.setenv("LAST_COMMAND", f"mysql -pass {DB_PASSWORD} -h 127.0.0.1")
     monkeypatch.setenv("CONNECTION", INFO.db_url)
     monkeypatch.setenv("WHO_UPLOADS", INFO.s3_access_key)
-    # And one that must get through: the filter is not simply dropping everything.
-    monkeypatch.setenv("HARMLESS_SETTING", "keep-me-0099")
+    # Secrets under names no denylist would guess: the environment is an allowlist.
+    monkeypatch.setenv("INSTRUCTOR_API_KEY", "decoy-api-key-0014")
+    monkeypatch.setenv("LMS_PASSWD", "decoy-passwd-0015")
+    monkeypatch.setenv("GRADES_DSN", "postgresql://decoy:decoy-dsn-0016@db/x")
+    monkeypatch.setenv("HARMLESS_SETTING", "not-on-the-allowlist-0099")
+    # Allowed names pass; one whose value holds a stack secret does not.
+    monkeypatch.setenv("TZ", "Asia/Tokyo")
+    monkeypatch.setenv("LC_TIME", f"C.UTF-8 {INFO.s3_secret_key}")
 
     submission = tmp_path / "learner"
     submission.mkdir()
-    (submission / "step1.py").write_text(textwrap.dedent("""
+    (submission / "step1.py").write_text(textwrap.dedent(f"""
         import json, os
-        with open("env.json", "w") as f:
+        with open({str(tmp_path / "env.json")!r}, "w") as f:
             json.dump(dict(os.environ), f)
     """))
-    result = run_script(submission, "step1.py", INFO, "exp", tmp_path, "model", 30)
+    same_user = sandbox.Plan("none", "sandbox.asked_none")  # so that it may write the dump for us
+    result = run_script(submission, "step1.py", INFO, "exp", tmp_path, "model", 30, plan=same_user)
     assert result.ok, result.output
-    dump = (submission / "env.json").read_text()
+    dump = (tmp_path / "env.json").read_text()
     env = json.loads(dump)
 
-    assert env.get("HARMLESS_SETTING") == "keep-me-0099"
+    for name in ("HARMLESS_SETTING", "INSTRUCTOR_API_KEY", "LMS_PASSWD", "GRADES_DSN", "LC_TIME"):
+        assert name not in env, f"{name} reached the script"
+    assert env.get("TZ") == "Asia/Tokyo"
+    allowed = {"PATH", "HOME", "LANG", "LANGUAGE", "TZ", "TERM", "VIRTUAL_ENV", "TMPDIR", "USER", "LOGNAME",
+               "PWD", "PYTHONUNBUFFERED", "PYTHONDONTWRITEBYTECODE", "MLFLOW_TRACKING_URI", "HANDSON_EXPERIMENT",
+               "HANDSON_DATA_DIR", "HANDSON_MODEL_NAME", "HANDSON_RUN_TOKEN"}
+    assert {n for n in env if not n.startswith("LC_")} <= allowed, sorted(set(env) - allowed)
     assert env["MLFLOW_TRACKING_URI"] == INFO.tracking_uri
     leaked_names = sorted(set(DECOYS) & set(env))
     assert leaked_names == [], f"secret variables reached the script: {leaked_names}"
@@ -87,6 +101,11 @@ def test_script_environment_holds_no_secret(tmp_path, monkeypatch):
 
 def test_stack_secrets_cover_the_db_password_and_s3_keys():
     assert set(stack_secrets(INFO)) == {DB_PASSWORD, INFO.s3_secret_key, INFO.s3_access_key}
+
+
+def test_script_output_is_redacted():
+    text = f"db {DB_PASSWORD} key {INFO.s3_secret_key} ok"
+    assert redact(text, stack_secrets(INFO)) == "db [redacted] key [redacted] ok"
 
 
 # -- the grader's database account -------------------------------------------------------------------------

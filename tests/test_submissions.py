@@ -34,7 +34,7 @@ pytestmark = [pytest.mark.realstack, pytest.mark.slow]
 
 SUBMISSIONS = Path(__file__).resolve().parent / "submissions"
 HANG_TIMEOUT = 10
-# The grader keeps each learner's step on one worker (xdist loadgroup); two workers halve the batch time.
+# The grader keeps each learner's step on one worker (its own xdist scheduler); two workers halve the batch time.
 PARALLEL = ["-n", "2"] if importlib.util.find_spec("xdist") else []
 
 CHECKS_OF_STEP = {step: [c.id for c in CHECKS if c.step == step] for step in sorted({c.step for c in CHECKS})}

@@ -10,8 +10,10 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import shutil
 import signal
 import subprocess
+import sys
 import time
 import urllib.error
 import urllib.request
@@ -77,6 +79,15 @@ class StackInfo:
     # service name -> pid (local/embedded), so "stack down" and the fault tests can find them
     pids: dict = dataclasses.field(default_factory=dict)
     owner_pid: int | None = None
+    # MLflow's access control (basic-auth app): the grader's admin account; None where it is off.
+    admin_user: str | None = None
+    admin_password: str | None = None
+    # the auth app's own database (who owns which experiment / registered model), read by the grader
+    auth_db_url: str | None = None
+    # other secrets of this stack (account passwords, keys) that must never reach a script or a report
+    secrets: list = dataclasses.field(default_factory=list)
+    # where the stack's watchdog records restarts (stacks that heal themselves); None elsewhere
+    events_file: str | None = None
 
     def to_json(self) -> str:
         return json.dumps(dataclasses.asdict(self), indent=2)
@@ -102,6 +113,63 @@ def http_ok(url: str, timeout: float = 2.0) -> bool:
         return False
 
 
+# What a service inherits from the grader's environment: nothing else (the instructor's shell may hold
+# tokens and passwords that no service needs).
+_SERVICE_ENV = ("PATH", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "TMPDIR", "VIRTUAL_ENV", "PYTHONPATH")
+
+
+def service_env(**extra: str) -> dict:
+    env = {k: os.environ[k] for k in _SERVICE_ENV if k in os.environ}
+    env.update(extra)
+    return env
+
+
+def _die_with_parent() -> list[str]:
+    """A prefix that makes the service die when the grader dies, even by SIGKILL (util-linux setpriv)."""
+    setpriv = shutil.which("setpriv") if sys.platform.startswith("linux") else None
+    return [setpriv, "--pdeathsig", "KILL", "--"] if setpriv else []
+
+
+# Stops the services' process groups when the grader dies, however it dies (SIGKILL included): a separate
+# small process reads a pipe from the grader and, at end of file, kills every group still listed.
+# pdeathsig alone reaches only the service's first process, not the workers it forks (uvicorn's).
+# Hand-written: no library ties a process group's life to another process's.
+_GUARD_CODE = """
+import os, shutil, signal, sys
+groups, dirs = set(), set()
+for line in sys.stdin:
+    op, kind, value = line[0], line[1], line[2:].rstrip("\\n")
+    items = groups if kind == "g" else dirs
+    (items.add if op == "+" else items.discard)(int(value) if kind == "g" else value)
+for pgid in groups:
+    try:
+        os.killpg(pgid, signal.SIGKILL)
+    except OSError:
+        pass
+for path in dirs:
+    shutil.rmtree(path, ignore_errors=True)
+"""
+_guard: subprocess.Popen | None = None
+_guard_owner: int | None = None
+
+
+def guard(op: str, kind: str, value) -> None:
+    """Tell the guard to watch (``+``) or forget (``-``) a process group (``g``) or a temp folder (``d``)."""
+    global _guard, _guard_owner
+    if sys.platform == "win32":
+        return
+    if _guard is None or _guard.poll() is not None or _guard_owner != os.getpid():
+        _guard = subprocess.Popen([sys.executable, "-S", "-c", _GUARD_CODE], stdin=subprocess.PIPE,
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+                                  env={"PATH": os.environ.get("PATH", "")})
+        _guard_owner = os.getpid()
+    try:
+        _guard.stdin.write(f"{op}{kind}{value}\n".encode())
+        _guard.stdin.flush()
+    except (OSError, ValueError):
+        pass
+
+
 class ServiceProcess:
     """One server as a child process: own process group, log file, readiness that watches the process.
 
@@ -116,22 +184,26 @@ class ServiceProcess:
         self.env = env
         self.cwd = cwd
         self.proc: subprocess.Popen | None = None
+        # the readiness probe given to wait_ready (each with its own short timeout), reused by the watchdog
+        self.ready: Callable[[], bool] | None = None
+        self.what = ""
 
     def start(self) -> "ServiceProcess":
         self.log.parent.mkdir(parents=True, exist_ok=True)
         with open(self.log, "ab") as out:
             try:
                 self.proc = subprocess.Popen(
-                    self.argv,
+                    _die_with_parent() + self.argv,
                     stdout=out,
                     stderr=subprocess.STDOUT,
                     stdin=subprocess.DEVNULL,
-                    env=self.env,
+                    env=self.env if self.env is not None else service_env(),
                     cwd=self.cwd,
                     start_new_session=True,
                 )
             except OSError as e:
                 raise StackError(self.name, f"cannot start {self.argv[0]}: {e}") from e
+        guard("+", "g", self.proc.pid)
         return self
 
     @property
@@ -143,6 +215,7 @@ class ServiceProcess:
 
     def wait_ready(self, ready: Callable[[], bool], timeout: float, what: str, interval: float = 0.1) -> None:
         """Poll ``ready`` until it is true; fail at once if the process exits, or at the deadline."""
+        self.ready, self.what = ready, what
         deadline = time.monotonic() + timeout
         while True:
             if not self.alive():
@@ -157,10 +230,20 @@ class ServiceProcess:
                 raise StackError(self.name, f"not ready after {timeout:.0f} s ({what})", self.log)
             time.sleep(interval)
 
+    def restart(self, timeout: float) -> None:
+        """Kill what is left of it (SIGKILL reaches a stopped process too) and start it again on the same
+        command line: the same data folder, the same port."""
+        if self.proc is not None:
+            kill_group(self.proc, timeout=0.5)
+            guard("-", "g", self.proc.pid)
+        self.start()
+        self.wait_ready(self.ready or (lambda: True), timeout, self.what or "ready again")
+
     def stop(self, timeout: float = 10.0) -> None:
         if not self.proc:
             return
         kill_group(self.proc, timeout)
+        guard("-", "g", self.proc.pid)
 
 
 def kill_group(proc: subprocess.Popen, timeout: float = 10.0) -> None:

@@ -15,8 +15,10 @@ from pathlib import Path
 
 import port_for
 
-from grader.stack.base import ServiceProcess, StackError, StackInfo, http_ok
-from grader.stack.mlflow_server import start_mlflow_server
+from grader.stack.auth import auth_setup
+from grader.stack.base import ServiceProcess, StackError, StackInfo, guard, http_ok, service_env
+from grader.stack.mlflow_server import migrate_schema, start_mlflow_server
+from grader.stack.watchdog import Watchdog
 
 DB_NAME = "mlflow"
 BUCKET = "mlflow"
@@ -56,13 +58,16 @@ def free_port(name: str, wanted: int | None) -> int:
 class LocalStack:
     name = "local"
 
-    def __init__(self, base_dir: Path | None = None, ports: dict | None = None, timeout: float = 120.0):
+    def __init__(self, base_dir: Path | None = None, ports: dict | None = None, timeout: float = 120.0,
+                 access_control: bool = True):
         self.base_dir = base_dir
+        self.access_control = access_control
         self.ports = ports or {}
         self.timeout = timeout
         self.services: list[ServiceProcess] = []
         self.workdir: Path | None = None
         self.info: StackInfo | None = None
+        self.watchdog: Watchdog | None = None
 
     # -- lifecycle -------------------------------------------------------------------------------
     def start(self) -> StackInfo:
@@ -70,21 +75,29 @@ class LocalStack:
         if missing:
             raise StackError("local", "missing programs: " + "; ".join(missing))
         self.workdir = Path(tempfile.mkdtemp(prefix="handson-local-", dir=self.base_dir))
+        guard("+", "d", self.workdir)
         try:
             db = self._start_db()
             s3 = self._start_minio()
             self.info = self._start_mlflow(db, s3)
+            self.watchdog = Watchdog(self.services, Path(self.info.events_file), self.timeout)
+            self.watchdog.start()
             return self.info
         except BaseException:
             self.stop()
             raise
 
     def stop(self) -> None:
+        if self.watchdog is not None:
+            self.watchdog.stop()
+            self.watchdog = None
         for service in reversed(self.services):
             service.stop()
         self.services.clear()
         if self.workdir and not os.environ.get("HANDSON_KEEP_STACK_DIR"):
             shutil.rmtree(self.workdir, ignore_errors=True)
+        if self.workdir:
+            guard("-", "d", self.workdir)
 
     # -- MariaDB / MySQL -------------------------------------------------------------------------
     def _start_db(self) -> dict:
@@ -109,7 +122,7 @@ class LocalStack:
             argv.append("--innodb-log-file-size=16M")
         else:
             argv.append("--mysqlx=OFF")
-        service = ServiceProcess("mysql", argv, log).start()
+        service = ServiceProcess("mysql", argv, log, env=service_env(HOME=str(self.workdir))).start()
         self.services.append(service)
 
         import pymysql
@@ -119,23 +132,33 @@ class LocalStack:
             return True
 
         service.wait_ready(root_login, self.timeout, "root login on its socket")
-        creds = {"port": port, "user": "mlflow", "password": secrets.token_hex(16),
+        # Least privilege: root gets a random password and only the socket (in this stack's private
+        # folder); a migration account creates MLflow's schema once; the server keeps only row rights;
+        # the grader reads with SELECT.
+        creds = {"port": port, "sock": str(sock), "root_password": secrets.token_hex(16),
+                 "user": "mlflow", "password": secrets.token_hex(16),
+                 "migrate_user": "mlflow_migrate", "migrate_password": secrets.token_hex(16),
                  "ro_user": "grader", "ro_password": secrets.token_hex(16)}
         conn = pymysql.connect(unix_socket=str(sock), user="root", autocommit=True)
         try:
             with conn.cursor() as cur:
-                # MariaDB's anonymous ''@'localhost' would shadow 'user'@'%': drop it, grant per host.
-                cur.execute("SELECT user, host FROM mysql.user WHERE user = ''")
+                # MariaDB's anonymous ''@'localhost' would shadow 'user'@'%'; root over TCP is not needed.
+                cur.execute("SELECT user, host FROM mysql.user WHERE user = '' OR (user = 'root' AND host <> 'localhost')")
                 for user, host in cur.fetchall():
                     cur.execute("DROP USER %s@%s", (user, host))
                 cur.execute(f"CREATE DATABASE {DB_NAME} CHARACTER SET utf8mb4 COLLATE utf8mb4_bin")
                 for host in ("localhost", "127.0.0.1"):
-                    cur.execute("CREATE USER %s@%s IDENTIFIED BY %s", ("mlflow", host, creds["password"]))
-                    cur.execute(f"GRANT ALL PRIVILEGES ON {DB_NAME}.* TO 'mlflow'@'{host}'")
-                    cur.execute("CREATE USER %s@%s IDENTIFIED BY %s", ("grader", host, creds["ro_password"]))
-                    cur.execute(f"GRANT SELECT ON {DB_NAME}.* TO 'grader'@'{host}'")
+                    for user, password, rights in (
+                            ("mlflow_migrate", creds["migrate_password"], "ALL PRIVILEGES"),
+                            ("mlflow", creds["password"], "SELECT, INSERT, UPDATE, DELETE"),
+                            ("grader", creds["ro_password"], "SELECT")):
+                        cur.execute("CREATE USER %s@%s IDENTIFIED BY %s", (user, host, password))
+                        cur.execute(f"GRANT {rights} ON {DB_NAME}.* TO '{user}'@'{host}'")
+                cur.execute("ALTER USER 'root'@'localhost' IDENTIFIED BY %s", (creds["root_password"],))
         finally:
             conn.close()
+        # From now on "ready" means: the grader's account gets an answer over TCP, within seconds.
+        service.ready = lambda: _mysql_ping(port, "grader", creds["ro_password"])
         return creds
 
     # -- MinIO -----------------------------------------------------------------------------------
@@ -144,8 +167,8 @@ class LocalStack:
         port = free_port("minio", self.ports.get("minio"))
         console = port_for.select_random()
         user, password = "handson-" + secrets.token_hex(4), secrets.token_hex(16)
-        env = dict(os.environ, MINIO_ROOT_USER=user, MINIO_ROOT_PASSWORD=password,
-                   MINIO_BROWSER="off", MINIO_UPDATE="off", MINIO_CI_CD="1")
+        env = service_env(MINIO_ROOT_USER=user, MINIO_ROOT_PASSWORD=password,
+                          MINIO_BROWSER="off", MINIO_UPDATE="off", MINIO_CI_CD="1")
         argv = [minio_bin, "server", str(self.workdir / "minio"), "--address", f"127.0.0.1:{port}",
                 "--console-address", f"127.0.0.1:{console}", "--quiet"]
         service = ServiceProcess("minio", argv, self.workdir / "minio.log", env=env).start()
@@ -155,34 +178,80 @@ class LocalStack:
                            "GET /minio/health/ready answered 200")
         from minio import Minio
 
-        client = Minio(endpoint, access_key=user, secret_key=password, secure=False)
-        client.make_bucket(BUCKET)
-        return {"endpoint": endpoint, "access_key": user, "secret_key": password}
+        Minio(endpoint, access_key=user, secret_key=password, secure=False).make_bucket(BUCKET)
+        # The root keys stay with this process: MLflow gets a key for its bucket, the grader a read-only one.
+        keys = {"endpoint": endpoint, "root_user": user, "root_password": password}
+        try:
+            for who, actions in (("mlflow", ["s3:*"]), ("grader", ["s3:GetObject", "s3:ListBucket",
+                                                                   "s3:GetBucketLocation"])):
+                keys[who] = (f"{who}-{secrets.token_hex(4)}", secrets.token_hex(16))
+                _minio_user(endpoint, user, password, who, keys[who], actions)
+        except Exception as e:
+            raise StackError("minio", f"creating the bucket-scoped keys failed: {e}", service.log) from e
+        return keys
 
     # -- MLflow ----------------------------------------------------------------------------------
     def _start_mlflow(self, db: dict, s3: dict) -> StackInfo:
         port = free_port("mlflow", self.ports.get("mlflow"))
-        backend = f"mysql+pymysql://{db['user']}:{db['password']}@127.0.0.1:{db['port']}/{DB_NAME}"
+        url = "mysql+pymysql://{}:{}@127.0.0.1:" + f"{db['port']}/{DB_NAME}"
+        mlflow_key, grader_key = s3["mlflow"], s3["grader"]
         env = {
             "MLFLOW_S3_ENDPOINT_URL": f"http://{s3['endpoint']}",
-            "AWS_ACCESS_KEY_ID": s3["access_key"],
-            "AWS_SECRET_ACCESS_KEY": s3["secret_key"],
+            "AWS_ACCESS_KEY_ID": mlflow_key[0],
+            "AWS_SECRET_ACCESS_KEY": mlflow_key[1],
             "AWS_DEFAULT_REGION": "us-east-1",
         }
-        server = start_mlflow_server(self.workdir, port, backend, f"s3://{BUCKET}", env, self.timeout)
+        migrate_schema(url.format(db["migrate_user"], db["migrate_password"]), self.workdir)
+        auth = auth_setup(self.workdir) if self.access_control else None
+        server = start_mlflow_server(self.workdir, port, url.format(db["user"], db["password"]), f"s3://{BUCKET}",
+                                     env, self.timeout, auth=auth)
         self.services.append(server)
         return StackInfo(
             backend="local",
             tracking_uri=f"http://127.0.0.1:{port}",
-            db_url=f"mysql+pymysql://grader:{db['ro_password']}@127.0.0.1:{db['port']}/{DB_NAME}",
+            db_url=url.format(db["ro_user"], db["ro_password"]),
             s3_endpoint=s3["endpoint"],
-            s3_access_key=s3["access_key"],
-            s3_secret_key=s3["secret_key"],
+            s3_access_key=grader_key[0],
+            s3_secret_key=grader_key[1],
             bucket=BUCKET,
             logs={s.name: str(s.log) for s in self.services},
             pids={s.name: s.pid for s in self.services},
             owner_pid=os.getpid(),
+            admin_user=auth.admin_user if auth else None,
+            admin_password=auth.admin_password if auth else None,
+            auth_db_url=auth.db_url_readonly if auth else None,
+            events_file=str(self.workdir / "events.jsonl"),
+            secrets=[db["root_password"], db["password"], db["migrate_password"], s3["root_password"],
+                     mlflow_key[1], mlflow_key[0], s3["root_user"]],
         )
+
+
+def _mysql_ping(port: int, user: str, password: str) -> bool:
+    import pymysql
+
+    conn = pymysql.connect(host="127.0.0.1", port=port, user=user, password=password, connect_timeout=2,
+                           read_timeout=3, write_timeout=3)
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SELECT 1")
+        return True
+    finally:
+        conn.close()
+
+
+def _minio_user(endpoint: str, root_user: str, root_password: str, who: str, key: tuple[str, str],
+                actions: list[str]) -> None:
+    """A MinIO user whose policy allows ``actions`` on the artifact bucket only."""
+    from minio.credentials import StaticProvider
+    from minio.minioadmin import MinioAdmin
+
+    admin = MinioAdmin(endpoint=endpoint, credentials=StaticProvider(root_user, root_password), secure=False)
+    policy = {"Version": "2012-10-17", "Statement": [{
+        "Effect": "Allow", "Action": actions,
+        "Resource": [f"arn:aws:s3:::{BUCKET}", f"arn:aws:s3:::{BUCKET}/*"]}]}
+    admin.policy_add(f"handson-{who}", policy=policy)
+    admin.user_add(key[0], key[1])
+    admin.attach_policy([f"handson-{who}"], user=key[0])
 
 
 def _template_dir(mysqld: str) -> Path:

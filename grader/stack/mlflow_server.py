@@ -2,14 +2,28 @@
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 
-from grader.stack.base import ServiceProcess, http_ok
+import subprocess
 
-# Variables a grading stack's server should not inherit from the grader's shell.
-_SERVER_ENV_DROP = ("MLFLOW_TRACKING_URI", "MLFLOW_EXPERIMENT_NAME", "MLFLOW_EXPERIMENT_ID", "MLFLOW_RUN_ID")
+from grader.stack.base import ServiceProcess, StackError, http_ok, service_env, tail_of
+
+
+def migrate_schema(admin_url: str, workdir: Path, timeout: float = 300.0) -> None:
+    """Create MLflow's tables with the migration account, so the server's own account needs row rights only."""
+    log = workdir / "migrate.log"
+    code = ("import os, sys; from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore; "
+            "SqlAlchemyStore(os.environ['HANDSON_MIGRATE_URL'], sys.argv[1])")
+    with open(log, "ab") as out:
+        try:
+            done = subprocess.run([sys.executable, "-c", code, str(workdir / "unused-artifacts")], stdout=out,
+                                  stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, timeout=timeout, cwd=workdir,
+                                  env=service_env(HANDSON_MIGRATE_URL=admin_url))
+        except subprocess.TimeoutExpired as e:
+            raise StackError("mysql", f"creating MLflow's tables took more than {timeout:.0f} s", log) from e
+    if done.returncode != 0:
+        raise StackError("mysql", f"creating MLflow's tables failed (exit {done.returncode})", log, tail_of(log))
 
 
 def start_mlflow_server(
@@ -19,9 +33,9 @@ def start_mlflow_server(
     artifacts_destination: str,
     extra_env: dict | None = None,
     timeout: float = 120.0,
+    auth=None,
 ) -> ServiceProcess:
-    env = {k: v for k, v in os.environ.items() if k not in _SERVER_ENV_DROP}
-    env.update(extra_env or {})
+    env = service_env(HOME=str(workdir), **(extra_env or {}))
     # The job runner (about eight worker processes) is not needed for grading and slows the start.
     env["MLFLOW_SERVER_ENABLE_JOB_EXECUTION"] = "false"
     # The store URI holds the read-write DB password: through the environment (readable by this user
@@ -34,6 +48,9 @@ def start_mlflow_server(
         "--port", str(port),
         "--workers", "1",
     ]
+    if auth is not None:
+        env.update(auth.server_env())
+        argv += ["--app-name", "basic-auth"]
     server = ServiceProcess("mlflow", argv, workdir / "mlflow.log", env=env, cwd=workdir).start()
     try:
         server.wait_ready(lambda: http_ok(f"http://127.0.0.1:{port}/health"), timeout, "GET /health answered 200")
