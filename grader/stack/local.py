@@ -11,6 +11,7 @@ import secrets
 import shutil
 import subprocess
 import tempfile
+import time
 from pathlib import Path
 
 import port_for
@@ -251,7 +252,15 @@ def _minio_user(endpoint: str, root_user: str, root_password: str, who: str, key
         "Resource": [f"arn:aws:s3:::{BUCKET}", f"arn:aws:s3:::{BUCKET}/*"]}]}
     admin.policy_add(f"handson-{who}", policy=policy)
     admin.user_add(key[0], key[1])
-    admin.attach_policy([f"handson-{who}"], user=key[0])
+    # MinIO's IAM may not know a policy the instant it was added (seen: XMinioAdminNoSuchPolicy): retry.
+    for attempt in range(50):
+        try:
+            admin.attach_policy([f"handson-{who}"], user=key[0])
+            return
+        except Exception as e:
+            if "NoSuchPolicy" not in str(e) or attempt == 49:
+                raise
+            time.sleep(0.1)
 
 
 def _template_dir(mysqld: str) -> Path:
