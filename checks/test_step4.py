@@ -43,9 +43,11 @@ def test_child_data(step):
 @check("step4.timeline")
 def test_timeline(step):
     top = step.run_named(PARENT)
+    for run in (top, *children(step)):
+        expect(run.end_time is not None, "timeline.not_ended", name=run.name)
     for child in children(step):
-        inside = (top.start_time is not None and top.end_time is not None and child.start_time is not None
-                  and child.end_time is not None
-                  and top.start_time <= child.start_time <= child.end_time <= top.end_time)
-        expect(inside, "run.outside_parent", name=child.name, parent=PARENT,
-               child_span=f"{child.start_time}..{child.end_time}", parent_span=f"{top.start_time}..{top.end_time}")
+        # Say which boundary was crossed, and by how much, in milliseconds.
+        expect(child.start_time >= top.start_time, "timeline.started_before", name=child.name, parent=PARENT,
+               ms=top.start_time - child.start_time)
+        expect(child.end_time <= top.end_time, "timeline.ended_after", name=child.name, parent=PARENT,
+               ms=child.end_time - top.end_time)

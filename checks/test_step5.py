@@ -70,7 +70,7 @@ def version_one(step):
     first = [v for v in versions if v.version == 1]
     if not first:
         fail("registry.missing", name=step.model_name, versions=[v.version for v in versions],
-             exists=step.db.registered_model_exists(step.model_name))
+             exists=step.db.registered_model_exists(step.model_name), others=step.other_models())
     return first[0]
 
 

@@ -58,6 +58,12 @@ def fmt(value) -> str:
     return repr(value)
 
 
+def shown(text: str) -> str:
+    """A found string as the learner can see it: quoted, with invisible characters (newlines, tabs,
+    trailing spaces, zero-width or non-breaking spaces) written out as Python would."""
+    return repr(text)
+
+
 def fail(message: str, /, **values):
     raise CheckFailed(message, **values)
 
@@ -118,6 +124,14 @@ class StepOutcome:
             self._experiments = found
         return self._experiments
 
+    def other_models(self) -> list[str]:
+        """Registered models the script created under other names (to spot a hard-coded model name)."""
+        until = self.script.started_ms + int((self.script.duration + 2) * 1000)
+        names = self.db.registered_models_between(self.script.started_ms, until)
+        if self.user is not None and self.auth is not None:
+            names = [n for n in names if self.user in self.auth.owners("registered_model", n)]
+        return sorted(n for n in names if n != self.model_name and not n.startswith(self.run_prefix))
+
     def model_versions(self):
         """Versions of the learner's registered model (its creator must be the learner's own user)."""
         versions = self.db.model_versions(self.model_name)
@@ -165,6 +179,9 @@ class StepOutcome:
         return found[0]
 
     def expect_finished(self, run: Run) -> None:
+        if run.status == "RUNNING":
+            # Left open: the fluent API ends a run at the end of `with`, the client API by set_terminated.
+            fail("run.still_running", name=run.name)
         expect(run.status == "FINISHED", "run.status", name=run.name, status=run.status)
 
     # -- artifacts --------------------------------------------------------------------------------

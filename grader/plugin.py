@@ -252,13 +252,22 @@ def _script_note(outcome) -> str:
     return head + "\n" + "\n".join("    | " + line for line in tail.splitlines())
 
 
+_NOTED = pytest.StashKey[dict]()
+
+
 def _render_failure(item, exc: CheckFailed) -> str:
     check_ = catalog.get(item.get_closest_marker("check").args[0])
     lines = [f"{check_.id} — {check_.title()}", "  " + exc.render()]
     if exc.key != "script.missing":
         lines.append("  " + t("label.hint") + check_.hint())
-    note = _script_note(item.funcargs.get("step") if hasattr(item, "funcargs") else None)
+    outcome = item.funcargs.get("step") if hasattr(item, "funcargs") else None
+    note = _script_note(outcome)
     if note:
+        # The output of a script that crashed or hung is shown once per step, under its first failed check.
+        noted = item.config.stash.setdefault(_NOTED, {})
+        first = noted.setdefault((outcome.learner, outcome.step), check_.id)
+        if first != check_.id:
+            note = t("script.see_above", script=outcome.script.script, check=first)
         lines.append("  " + note.replace("\n", "\n  "))
     return "\n".join(lines)
 

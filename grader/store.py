@@ -181,6 +181,12 @@ class TrackingDB:
         return [ModelVersion(r.name, int(r.version), r.run_id, r.source, r.storage_location)
                 for r in rows if r.name == name]
 
+    def registered_models_between(self, since_ms: int, until_ms: int) -> list[str]:
+        rm = _T["registered_models"]
+        with self.engine.connect() as conn:
+            rows = conn.execute(sa.select(rm.c.name).where(rm.c.creation_time.between(since_ms, until_ms))).all()
+        return sorted(r.name for r in rows)
+
     def registered_model_exists(self, name: str) -> bool:
         rm = _T["registered_models"]
         with self.engine.connect() as conn:

@@ -170,16 +170,38 @@ def assert_broken_reported(results: dict, case: Path) -> None:
     assert "error" not in statuses.values(), f"a broken script is the learner's failure, not an error: {statuses}"
     assert all(statuses.get(c) == "failed" for c in must_fail), (
         f"{case.name}: {must_fail} must fail, found {statuses}\n{_report(results, must_fail)}")
-    for check_id, status in statuses.items():
-        if status != "failed":
-            continue
+    failed = [c for c, status in statuses.items() if status == "failed"]
+    # The script's own output is shown once for the step, under its first failed check; the others point there.
+    showing = [c for c in failed if error_text in results[c]["output"]]
+    assert len(showing) == 1, f"{case.name}: the script's error {error_text!r} must show exactly once, " \
+                              f"found under {showing}\n{_report(results, failed)}"
+    for check_id in failed:
         message = results[check_id]["output"]
-        assert error_text in message, f"{check_id}: the script's error {error_text!r} is not shown:\n{message}"
+        if check_id != showing[0]:
+            assert f"its output is shown under {showing[0]}" in message, message
         assert "grader/" not in message and "checks/test_" not in message and "_pytest" not in message, (
             f"{check_id}: the grader's own code shows in the message:\n{message}")
         frames = _FRAME.findall(message)
         foreign = [f for f in frames if not (f.endswith(f"/{case.name}/{step}.py") or "site-packages" in f)]
         assert not foreign, f"{check_id}: traceback frames from outside the script: {foreign}\n{message}"
+
+
+# What a learner reads for some mistakes (the wording the feedback promises, in English).
+MESSAGES = {
+    "step1_duplicate_uncaught": ("step1.duplicate_rejected", ["exited with code 1", "MlflowException"]),
+    "step2_run_not_terminated": ("step2.run", ["found RUNNING", "MlflowClient().set_terminated(run_id)"]),
+    "step3_json_int": ("step3.json", ["found 1: 1 is int and 1.0 (float) is expected"]),
+    "step4_children_after_parent": ("step4.timeline", ["ms after ParentRun ended"]),
+    "step5_model_name_hardcoded": ("step5.registered", ["Registered models your script created: ['my-sgd-model']"]),
+}
+
+
+@pytest.mark.parametrize("case", sorted(MESSAGES))
+def test_message_says_what_was_found(batch, case):
+    check_id, fragments = MESSAGES[case]
+    message = _require(batch, case)[check_id]["output"]
+    for fragment in fragments:
+        assert fragment in message, f"{case}: {fragment!r} not in\n{message}"
 
 
 @pytest.mark.parametrize("case", BATCH_BROKEN, ids=_ids(BATCH_BROKEN))
