@@ -1,4 +1,4 @@
-"""``python -m grader``: start/stop a grading stack, merge shard gradebooks, export the learner release."""
+"""``python -m grader``: start/stop/look inside a grading stack, merge shard gradebooks, export the learner release."""
 
 from __future__ import annotations
 
@@ -128,7 +128,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--lang", choices=("en", "ja"), default=None)
     sub = parser.add_subparsers(dest="command", required=True)
 
-    stack = sub.add_parser("stack", help="start or stop a grading stack")
+    stack = sub.add_parser("stack", help="start, stop or look inside a grading stack")
     stack_sub = stack.add_subparsers(dest="action", required=True)
     up = stack_sub.add_parser("up", help="start a stack, record it, keep it up until Ctrl-C")
     up.add_argument("--backend", choices=("local", "docker", "embedded"), default=None)
@@ -138,6 +138,11 @@ def main(argv: list[str] | None = None) -> int:
     for name in ("mlflow", "mysql", "minio"):
         up.add_argument(f"--{name}-port", type=int, default=None)
     stack_sub.add_parser("down", help="stop the recorded stack")
+    stack_sub.add_parser("info", help="print the recorded stack's addresses and read-only accounts")
+    sql = stack_sub.add_parser("sql", help="run one SQL statement (or open a prompt) with the read-only account")
+    sql.add_argument("statement", nargs="*", help='e.g. "SHOW TABLES"; without it, a sql> prompt')
+    ls = stack_sub.add_parser("ls", help="list the artifact objects (key, size) under PREFIX")
+    ls.add_argument("prefix", nargs="?", default="", help="key prefix, e.g. <experiment_id>/<run_id>/")
 
     merge = sub.add_parser("merge", help="merge shard gradebooks into one")
     merge.add_argument("inputs", nargs="+", help="gradebook CSV files")
@@ -167,6 +172,10 @@ def main(argv: list[str] | None = None) -> int:
             args.backend = ("docker" if docker.engine_answers()
                             else "local" if not local.missing_binaries() else "embedded")
         return _stack_up(args)
+    if args.command == "stack" and args.action in ("info", "sql", "ls"):
+        from grader.stack import peek
+
+        return peek.main(args.action, args)
     if args.command == "stack":
         return _stack_down(args)
     if args.command == "merge":
