@@ -2,7 +2,8 @@
 
 The workflow grades once (``pytest --grade-json results.json``, one stack), then gives each check its
 own autograding step that reads that check's verdict: Classroom shows per-check points without
-starting a stack per check. ``python -m grader classroom`` writes it; a test keeps the committed copy
+starting a stack per check. ``scripts/setup.sh`` installs the grader into ``.venv``, so every step
+calls ``.venv/bin/python``. ``python -m grader classroom`` writes it; a test keeps the committed copy
 equal to what the catalogue generates.
 """
 
@@ -48,7 +49,7 @@ def workflow(checks=None) -> str:
         "    - name: Install the grader",
         "      run: bash scripts/setup.sh --no-stack",
         "    - name: Grade (one stack for every check)",
-        "      run: python -m pytest --grade-json results.json || true",
+        "      run: .venv/bin/python -m pytest --grade-json results.json || true",
     ]
     for check in checks:
         lines += [
@@ -58,7 +59,7 @@ def workflow(checks=None) -> str:
             "      with:",
             f"        test-name: {check.id}",
             "        setup-command: ''",
-            f"        command: python -m grader verdict results.json {check.id}",
+            f"        command: .venv/bin/python -m grader verdict results.json {check.id}",
             "        timeout: 1",
             f"        max-score: {check.points:g}",
         ]

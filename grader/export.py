@@ -2,8 +2,9 @@
 
 Leaves out the instructor side — ``solutions/``, the suite's own ``tests/``, ``bench/``, ``.ci/`` — and
 every check the catalogue marks hidden: its function in ``checks/``, its catalogue entry, its
-messages. The Classroom workflow is regenerated for the visible checks. The export's own ``pytest``
-grades its exercises.
+messages. The Classroom workflow is regenerated for the visible checks. The release's ``README.md`` is
+the learner README (``grader/templates/README.learner.md``, with the table of visible checks filled in),
+not the instructor one. The export's own ``pytest`` grades its exercises.
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ from pathlib import Path
 from grader import catalog, classroom
 
 INSTRUCTOR_ONLY = ("solutions", "tests", "bench", ".ci", ".git")
+LEARNER_README = Path("grader/templates/README.learner.md")
+CHECKS_MARKER = "<!-- export: the table of checks is generated here from the check catalogue -->"
 
 
 def _tracked_files(root: Path) -> list[Path]:
@@ -56,13 +59,33 @@ def _strip_messages(source: str, hidden: set[str]) -> str:
     return source
 
 
+def checks_table(checks) -> str:
+    """Markdown: the visible checks with their points and English titles."""
+    from grader.i18n import t_in
+
+    total = sum(c.points for c in checks)
+    lines = [f"{len(checks)} checks, {total:g} points in all. Each has a stable id, shown in every message.", "",
+             "| check | points | what must be true |", "|---|---|---|"]
+    for c in checks:
+        title = t_in("en", f"{c.id}.title").replace("|", "\\|")
+        lines.append(f"| `{c.id}` | {c.points:g} | {title} |")
+    return "\n".join(lines)
+
+
+def learner_readme(root: Path, checks) -> str:
+    text = (root / LEARNER_README).read_text(encoding="utf-8")
+    if CHECKS_MARKER not in text:
+        raise SystemExit(f"{LEARNER_README} lost its marker line: {CHECKS_MARKER}")
+    return text.replace(CHECKS_MARKER, checks_table(checks))
+
+
 def export(root: Path, dest: Path) -> Path:
     if dest.exists() and any(dest.iterdir()):
         raise SystemExit(f"{dest} exists and is not empty")
     hidden = {c.id for c in catalog.CHECKS if c.hidden}
     for path in _tracked_files(root):
         rel = path.relative_to(root)
-        if rel.parts[0] in INSTRUCTOR_ONLY or not path.is_file():
+        if rel.parts[0] in INSTRUCTOR_ONLY or rel == LEARNER_README or not path.is_file():
             continue
         target = dest / rel
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -74,7 +97,9 @@ def export(root: Path, dest: Path) -> Path:
         cat.write_text(_strip_catalogue(cat.read_text(encoding="utf-8"), hidden), encoding="utf-8")
         msg = dest / "grader" / "messages.py"
         msg.write_text(_strip_messages(msg.read_text(encoding="utf-8"), hidden), encoding="utf-8")
+    visible = [c for c in catalog.CHECKS if c.id not in hidden]
+    (dest / "README.md").write_text(learner_readme(root, visible), encoding="utf-8")
     workflow = dest / classroom.WORKFLOW
     workflow.parent.mkdir(parents=True, exist_ok=True)
-    workflow.write_text(classroom.workflow([c for c in catalog.CHECKS if c.id not in hidden]), encoding="utf-8")
+    workflow.write_text(classroom.workflow(visible), encoding="utf-8")
     return dest

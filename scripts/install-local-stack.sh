@@ -1,23 +1,37 @@
 #!/usr/bin/env bash
 # Installs the no-Docker stack for `--stack local`: MariaDB from Debian packages, MinIO built with Go.
 # Idempotent: what is already installed is skipped. Safe to run again.
+# With SETUP_LOG=/path/to/file (scripts/setup.sh sets it) what apt-get and go print goes to that file and the
+# terminal shows only this script's own [install-local-stack] lines, with a dot every 10 s on long steps.
 set -euo pipefail
 
-log() { printf '[install-local-stack] %s\n' "$*"; }
+PREFIX="[install-local-stack]"
+# shellcheck source=scripts/progress.sh
+. "$(dirname "$0")/progress.sh"
+trap stop_ticker EXIT
+log() { say "$@"; }
+apt_install() { $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "$@"; }
 
 SUDO=""
 if [ "$(id -u)" != 0 ]; then
   if command -v sudo >/dev/null 2>&1; then SUDO="sudo"; fi
 fi
+# Ask for the sudo password up front, not in the middle of a quiet apt-get.
+sudo_ready() {
+  if [ -n "$SUDO" ] && ! sudo -n true 2>/dev/null; then
+    log "sudo asks for your password to run apt-get"
+    sudo -v
+  fi
+}
 
 # --- MariaDB -------------------------------------------------------------------------------------
 if command -v mariadbd >/dev/null 2>&1 || [ -x /usr/sbin/mariadbd ] || command -v mysqld >/dev/null 2>&1 \
    || [ -x /usr/sbin/mysqld ]; then
   log "MariaDB/MySQL server already installed"
 elif command -v apt-get >/dev/null 2>&1; then
-  log "installing mariadb-server with apt-get"
-  $SUDO apt-get update -q
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends mariadb-server
+  sudo_ready
+  run_logged "apt-get update" $SUDO apt-get update -q
+  run_logged "installing mariadb-server with apt-get (~1 min)" apt_install mariadb-server
   # The grader starts its own mariadbd in a temp dir; the distribution's service is not needed.
   if command -v systemctl >/dev/null 2>&1; then $SUDO systemctl disable --now mariadb >/dev/null 2>&1 || true; fi
 else
@@ -29,9 +43,11 @@ fi
 if command -v bwrap >/dev/null 2>&1; then
   log "bubblewrap already installed"
 elif command -v apt-get >/dev/null 2>&1 && { [ "$(id -u)" = 0 ] || [ -n "$SUDO" ]; }; then
-  log "installing bubblewrap with apt-get (sandboxes learners' scripts when grading as root)"
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends bubblewrap \
-    || { $SUDO apt-get update -q && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends bubblewrap; }
+  sudo_ready
+  run_logged "installing bubblewrap with apt-get (sandboxes learners' scripts when grading as root)" \
+    apt_install bubblewrap \
+    || { run_logged "apt-get update" $SUDO apt-get update -q \
+         && run_logged "installing bubblewrap with apt-get, second try" apt_install bubblewrap; }
 else
   log "bubblewrap not installed: as root the grader falls back to a weaker sandbox (see README, threat model)"
 fi
@@ -59,8 +75,8 @@ else
   fi
   built=""
   for version in "${MINIO_VERSIONS[@]}"; do
-    log "go install github.com/minio/minio@$version (the first build takes a few minutes)"
-    if go install "github.com/minio/minio@$version"; then
+    if run_logged "building MinIO $version with go install (takes a few minutes the first time)" \
+         go install "github.com/minio/minio@$version"; then
       built="$version"
       break
     fi

@@ -2,6 +2,9 @@
 the Classroom workflow; the learner release."""
 
 import json
+import os
+import re
+import shlex
 import shutil
 import subprocess
 import sys
@@ -151,11 +154,29 @@ def test_verdict_command(tmp_path):
     assert classroom.verdict(tmp_path / "missing.json", "step2.tag") == 2
 
 
+# Words of the instructor side that the learner README must not carry.
+INSTRUCTOR_WORDS = ("pytest tests", "solutions/", "bench/", ".ci/", "gradebook", "--submissions", "shard",
+                    "hidden", "classroom")
+
+
+def readme_commands(text: str) -> list[list[str]]:
+    """Every command of the README's ```bash blocks, comments dropped, `a && b` split into two."""
+    commands = []
+    for block in re.findall(r"```bash\n(.*?)```", text, flags=re.S):
+        for line in block.splitlines():
+            line = line.split(" #", 1)[0].strip()
+            if line and not line.startswith("#"):
+                commands += [shlex.split(part) for part in line.split("&&")]
+    return commands
+
+
 def test_export_leaves_out_solutions_and_hidden_checks(tmp_path, local_stack_file):
-    """Mark step5.model_files hidden in a copy of the repo; its export has neither it nor solutions."""
+    """Mark step5.model_files hidden in a copy of the repo; its export has neither it nor solutions, and the
+    commands of its learner README work inside it."""
     repo = tmp_path / "repo"
     subprocess.run(["git", "clone", "-q", str(ROOT), str(repo)], check=True)
-    for rel in ("grader", "checks", "exercises", "data", "conftest.py", "pytest.ini", "pyproject.toml"):
+    for rel in ("grader", "checks", "exercises", "data", "docs", "scripts", "conftest.py", "pytest.ini",
+                "pyproject.toml"):
         src = ROOT / rel
         if src.is_dir():
             shutil.rmtree(repo / rel)
@@ -168,26 +189,61 @@ def test_export_leaves_out_solutions_and_hidden_checks(tmp_path, local_stack_fil
     subprocess.run([sys.executable, "-m", "grader", "export", str(out)], cwd=repo, check=True,
                    env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "PYTHONPATH": str(repo)})
     assert not (out / "solutions").exists() and not (out / "tests").exists() and not (out / "bench").exists()
+    assert not (out / ".ci").exists() and not (out / "grader" / "templates").exists()
     assert (out / "exercises" / "step1.py").exists() and (out / "README.md").exists()
     # Code and workflow only: the prose docs may name every check id.
     leaked = [p for p in out.rglob("*") if p.is_file() and p.suffix in (".py", ".yml", ".ini", ".toml")
               and "model_files" in p.read_text(errors="ignore")]
     assert not leaked, leaked
     assert "step5.model_files" not in (out / classroom.WORKFLOW).read_text()
-    # The release grades its own exercises.
-    graded = grade_in(out, tmp_path, local_stack_file)
-    assert graded["max_score"] == catalog.max_points() - 1, graded
-    names = [t["extra_data"]["check"] for t in graded["tests"]]
-    assert "step5.model_files" not in names and len(names) == 26
+
+    # The release's README is the learner README: no instructor matters, the visible checks only.
+    readme = (out / "README.md").read_text()
+    assert readme != (ROOT / "README.md").read_text()
+    assert [w for w in INSTRUCTOR_WORDS if w in readme.lower()] == []
+    assert "model_files" not in readme and "<!-- export" not in readme
+    assert "`step5.registered`" in readme and "26 checks" in readme
+    assert "docs/handson.ja.md" in readme
+    for link in re.findall(r"\]\(([^)#]+)\)", readme):
+        assert link.startswith("http") or (out / link).exists(), link
+
+    # Its commands work in the release: every path they name is there (.venv is what setup creates), setup
+    # runs, `python -m grader …` knows the subcommand, and each pytest command grades the release's exercises.
+    commands = readme_commands(readme)
+    assert ["bash", "scripts/setup.sh"] in commands and [".venv/bin/python", "-m", "pytest"] in commands, commands
+    assert '"$ROOT/.venv"' in (out / "scripts" / "setup.sh").read_text()
+    graded_runs = []
+    for cmd in commands:
+        for word in cmd:
+            if "/" in word and not word.startswith(("-", "http")) and not word.startswith(".venv/"):
+                assert (out / word).exists(), (cmd, word)
+        if cmd[0] == "bash":
+            help_run = subprocess.run(["bash", cmd[1], "--help"], cwd=out, capture_output=True, text=True,
+                                      timeout=60)
+            assert help_run.returncode == 0 and "--no-stack" in help_run.stdout, help_run
+            continue
+        assert cmd[:2] == [".venv/bin/python", "-m"] and cmd[2] in ("pytest", "grader"), cmd
+        if cmd[2] == "grader":
+            help_run = subprocess.run([sys.executable, *cmd[1:], "--help"], cwd=out, capture_output=True, text=True,
+                                      env={**os.environ, "PYTHONPATH": str(out)}, timeout=120)
+            assert help_run.returncode == 0, help_run
+        else:
+            graded_runs.append((cmd[3:], grade_in(out, tmp_path, local_stack_file, *cmd[3:])))
+    assert graded_runs
+    for args, graded in graded_runs:
+        names = [t["extra_data"]["check"] for t in graded["tests"]]
+        if not args:  # all five steps, the hidden check gone
+            assert graded["max_score"] == catalog.max_points() - 1, graded
+            assert "step5.model_files" not in names and len(names) == 26
+        elif args[:1] == ["-k"]:
+            assert names and all(n.startswith(args[1] + ".") for n in names), (args, names)
 
 
-def grade_in(repo, tmp_path, stack_file):
-    import os
-
-    out = tmp_path / "release-results.json"
+def grade_in(repo, tmp_path, stack_file, *args):
+    out = tmp_path / f"release-results-{len(list(tmp_path.glob('release-results-*')))}.json"
     env = {k: v for k, v in os.environ.items() if not k.startswith("HANDSON_")}
     env.update(HANDSON_STACK_FILE=str(stack_file), PYTHONPATH=str(repo))
-    proc = subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "--stack", "external",
+    proc = subprocess.run([sys.executable, "-m", "pytest", *args, "-p", "no:cacheprovider", "--stack", "external",
                            "--grade-json", str(out)], cwd=repo, env=env, capture_output=True, text=True,
                           timeout=600)
     assert out.exists(), proc.stdout[-3000:] + proc.stderr[-3000:]
