@@ -1,6 +1,6 @@
 """Step 2 — a run with a tag, params and metrics with steps, all rows in the tracking database."""
 
-from grader.checking import expect, same_number
+from grader.checking import AtStep, expect, same_number
 from grader.plugin import check
 
 RUN = "SampleA"
@@ -58,4 +58,4 @@ def test_latest_metrics(step):
         found = run.latest.get(key)
         ok = found is not None and same_number(found[0], value) and found[1] == step_no
         expect(ok, "metric.latest", name=RUN, key=key, value=value, step=step_no,
-               found=f"{found[0]} @ step {found[1]}" if found else "-")
+               found=AtStep(*found) if found else None)

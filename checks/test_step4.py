@@ -27,7 +27,7 @@ def test_children(step):
     top = step.run_named(PARENT)
     for child in children(step):
         expect(child.parent_id == top.run_id, "run.not_child", name=child.name, parent=PARENT,
-               found=child.parent_id or "-")
+               found=child.parent_id)
         step.expect_finished(child)
 
 

@@ -42,7 +42,7 @@ def test_sweep(step):
         except ValueError:
             found.append(kid.params.get("alpha"))
     ok = sorted((a for a in found if isinstance(a, float) and not math.isnan(a))) == list(ALPHAS)
-    expect(ok, "sweep.alphas", expected=list(ALPHAS), found=[k.params.get("alpha", "-") for k in kids])
+    expect(ok, "sweep.alphas", expected=list(ALPHAS), found=[k.params.get("alpha") for k in kids])
 
 
 @check("step5.curves")
@@ -59,7 +59,9 @@ def test_best(step):
     kids = children(step)
     tagged = [k for k in kids if k.tags.get("best") == "true"]
     if len(tagged) != 1:
-        fail("best.count", count=len(tagged), names=[k.name for k in tagged])
+        # What was found, per child, as Python writes it: a bool logged as a tag arrives as 'True'.
+        found = {k.name: k.tags.get("best") for k in kids}
+        fail("best.count", count=len(tagged), found={name: value for name, value in found.items()})
     best = best_child(step)
     expect(tagged[0].run_id == best.run_id, "best.wrong", tagged=tagged[0].name, tagged_val=val_rmse(tagged[0]),
            best=best.name, best_val=val_rmse(best))
@@ -79,7 +81,7 @@ def test_registered(step):
     version = version_one(step)
     best = best_child(step)
     by_id = {r.run_id: r for r in step.runs()}
-    found = by_id[version.run_id].name if version.run_id in by_id else (version.run_id or "-")
+    found = by_id[version.run_id].name if version.run_id in by_id else version.run_id
     expect(version.run_id == best.run_id, "registry.wrong_run", name=step.model_name, best=best.name, found=found)
 
 
@@ -87,7 +89,7 @@ def test_registered(step):
 def test_model_files(step):
     version = version_one(step)
     prefix = step.db.location_key(version.storage_location or version.source)
-    expect(prefix is not None, "registry.not_proxied", location=version.storage_location or "-")
+    expect(prefix is not None, "registry.not_proxied", location=version.storage_location)
     files = [k[len(prefix) + 1:] for k in step.objects.keys(prefix)]
     has_mlmodel = "MLmodel" in files
     has_pickle = any(f.endswith((".pkl", ".pickle", ".skops")) for f in files)

@@ -44,17 +44,43 @@ class Tampered(Exception):
         return t("tamper.found", what=self.what, name=self.name, owners=", ".join(self.owners) or "-")
 
 
+class AtStep(tuple):
+    """A metric value and the step it was logged at, rendered in the learner's language."""
+
+    def __new__(cls, value, step):
+        return super().__new__(cls, (value, step))
+
+
 def fmt(value) -> str:
-    """Values as a learner would write them in Python."""
+    """Values in the learner's language: strings as they are, names and values quoted as Python writes
+    them, flags as yes/no, nothing as "none", never a bare Python container or None/True/False."""
+    from grader.i18n import t
+
     if isinstance(value, str):
         return value
+    if value is None:
+        return t("value.none")
+    if isinstance(value, bool):
+        return t("value.yes" if value else "value.no")
+    if isinstance(value, AtStep):
+        return t("value.at_step", value=fmt(value[0]), step=value[1])
     if isinstance(value, float) and value.is_integer():
         return f"{value:.1f}"
     if isinstance(value, dict):
-        return "{" + ", ".join(f"{k!r}: {v!r}" for k, v in sorted(value.items())) + "}"
+        if not value:
+            return t("value.empty")
+        return ", ".join(f"{k} = {_item(v)}" for k, v in sorted(value.items(), key=lambda kv: str(kv[0])))
     if isinstance(value, (list, tuple, set)):
-        items = sorted(value) if isinstance(value, set) else value
-        return "[" + ", ".join(repr(v) for v in items) + "]"
+        items = sorted(value, key=str) if isinstance(value, set) else list(value)
+        return ", ".join(_item(v) for v in items) if items else t("value.empty")
+    return repr(value)
+
+
+def _item(value) -> str:
+    if value is None or isinstance(value, (bool, AtStep, dict, list, tuple, set)):
+        return fmt(value)
+    if isinstance(value, float) and value.is_integer():
+        return f"{value:.1f}"
     return repr(value)
 
 
@@ -144,7 +170,10 @@ class StepOutcome:
         if active_only:
             found = [e for e in found if e.lifecycle_stage == "active"]
         if len(found) != 1:
-            fail("experiment.missing", name=self.experiment_name, others=self.other_experiments())
+            others = self.other_experiments()
+            if not found and not others and self.script.exists and not self.script.ok:
+                fail("experiment.script_stopped", name=self.experiment_name)
+            fail("experiment.missing", name=self.experiment_name, others=others)
         return found[0]
 
     def other_experiments(self) -> list[str]:

@@ -9,6 +9,8 @@ import pytest
 from grader import catalog, i18n
 from grader.messages import MESSAGES
 
+ROOT = Path(__file__).resolve().parents[1]
+
 JAPANESE = re.compile(r"[\u3040-\u30ff\u4e00-\u9fff]")
 
 
@@ -60,3 +62,87 @@ def test_language_detection_from_the_locale(monkeypatch):
 def test_t_in_renders_each_language():
     assert i18n.t_in("ja", "summary.learner", learner="a", score="1", max="2") == "a: 1/2 点"
     assert i18n.t_in("en", "summary.learner", learner="a", score="1", max="2") == "a: 1/2 points"
+
+
+# -- values in the learner's language -------------------------------------------------------------------
+_REPRS = re.compile(r"\bNone\b|\bTrue\b|\bFalse\b|\[\]|\{\}|@ step|\(no output\)|\(none\)")
+
+
+def test_values_render_in_japanese_without_python_reprs():
+    from grader.checking import AtStep, fmt
+    from grader.i18n import set_lang
+
+    set_lang("ja")
+    try:
+        for value in (None, True, False, [], {}, set(), AtStep(150.0, 0), {"best": None, "x": "True"},
+                      [None, 1.0], {"tagA": "Hoge"}):
+            text = fmt(value)
+            assert not _REPRS.search(text.replace("'True'", "")), (value, text)
+        assert fmt(AtStep(150.0, 0)) == "150.0（ステップ 0）"
+        assert fmt(True) == "あり" and fmt(None) == "記録なし"
+    finally:
+        set_lang("en")
+
+
+@pytest.mark.parametrize("key", [k for k in MESSAGES if not k.endswith((".title", ".hint"))])
+def test_japanese_messages_render_flags_and_nothing_in_japanese(key):
+    """Whatever a check passes in (nothing, a flag, an empty list), the Japanese text shows no Python repr
+    and no English filler the template itself does not hold."""
+    from grader.checking import CheckFailed
+    from grader.i18n import set_lang
+
+    template = MESSAGES[key]["ja"]
+    names = set(re.findall(r"\{(\w+)\}", template))
+    set_lang("ja")
+    try:
+        for sample in (None, True, [], {}):
+            text = CheckFailed(key, **{n: sample for n in names}).render()
+            leftovers = [m for m in _REPRS.findall(text) if m not in template]
+            assert not leftovers, (key, sample, text)
+    finally:
+        set_lang("en")
+
+
+# -- hints that run in their stub -----------------------------------------------------------------------
+_CALL_ARGS = re.compile(r"[\w.]+\(([^()]*)\)")
+
+
+def _bound_names(stub: str) -> tuple[set, set]:
+    """(names bound to values, names bound only by def) in a stub, its code-like TODO comments included."""
+    import ast
+
+    values, functions = set(), set()
+    lines = [stub] + [line.split(":", 1)[-1] if "TODO" in line else line.lstrip("# ")
+                      for line in stub.splitlines() if line.lstrip().startswith("#")]
+    for chunk in lines:
+        try:
+            tree = ast.parse(chunk.strip())
+        except SyntaxError:
+            continue
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
+                values.add(node.id)
+            elif isinstance(node, ast.arg):
+                values.add(node.arg)
+            elif isinstance(node, (ast.Import, ast.ImportFrom)):
+                values.update((a.asname or a.name).split(".")[0] for a in node.names)
+            elif isinstance(node, ast.FunctionDef):
+                functions.add(node.name)
+    return values, functions - values
+
+
+@pytest.mark.parametrize("check", [c for c in catalog.CHECKS if c.kind == "learner"], ids=lambda c: c.id)
+def test_hint_code_uses_the_names_of_its_stub(check):
+    """A value a hint's code passes to MLflow exists in the stub under that name (not a helper function):
+    copying the hint into the stub must not crash it (step5.curves once said `rmse`, the helper)."""
+    stub = (ROOT / "exercises" / f"{check.step}.py").read_text(encoding="utf-8")
+    values, functions = _bound_names(stub)
+    generic = {"os", "mlflow", "e", "N", "value", "run_id", "model_uri", "alpha", "epoch", "True", "False", "None"}
+    for lang in ("en", "ja"):
+        for args in _CALL_ARGS.findall(MESSAGES[f"{check.id}.hint"][lang]):
+            for arg in args.split(","):
+                arg = arg.split("=", 1)[-1].strip()
+                if not re.fullmatch(r"[A-Za-z_]\w*", arg) or arg in generic:
+                    continue
+                assert arg not in functions, f"{check.id} hint passes {arg!r}, a function in {check.step}.py"
+                assert arg in values, f"{check.id} hint uses {arg!r}, which {check.step}.py never defines"
