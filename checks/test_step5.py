@@ -60,8 +60,7 @@ def test_best(step):
     tagged = [k for k in kids if k.tags.get("best") == "true"]
     if len(tagged) != 1:
         # What was found, per child, as Python writes it: a bool logged as a tag arrives as 'True'.
-        found = {k.name: k.tags.get("best") for k in kids}
-        fail("best.count", count=len(tagged), found={name: value for name, value in found.items()})
+        fail("best.count", count=len(tagged), found={repr(k.name): k.tags.get("best") for k in kids})
     best = best_child(step)
     expect(tagged[0].run_id == best.run_id, "best.wrong", tagged=tagged[0].name, tagged_val=val_rmse(tagged[0]),
            best=best.name, best_val=val_rmse(best))

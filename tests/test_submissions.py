@@ -192,7 +192,8 @@ MESSAGES = {
     "step2_run_not_terminated": ("step2.run", ["found RUNNING", "MlflowClient().set_terminated(run_id)"]),
     "step3_json_int": ("step3.json", ["found 1: 1 is int and 1.0 (float) is expected"]),
     "step4_children_after_parent": ("step4.timeline", ["ms after ParentRun ended"]),
-    "step5_model_name_hardcoded": ("step5.registered", ["Registered models your script created: ['my-sgd-model']"]),
+    "step5_model_name_hardcoded": ("step5.registered", ["Registered models your script created: 'my-sgd-model'"]),
+    "step5_best_tag_bool": ("step5.best", ["(the lowercase string), found 0", "= 'True'"]),
 }
 
 
