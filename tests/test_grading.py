@@ -102,3 +102,13 @@ def test_stack_up_then_external_twice_starts_no_new_stack(tmp_path):
     assert "MLflow UI: http://127.0.0.1:" in out
     assert not stack_file.exists(), "stack up should remove its record when it stops"
 
+
+
+def test_japanese_output_shows_what_was_found(grade_local):
+    """A boolean `best` tag graded in Japanese: the message shows the tags as found ('True' on one child,
+    nothing on the others) in Japanese, with no Python repr of nothing."""
+    graded = grade_local("--lang", "ja", "-k", "step5", submission=ROOT / "tests" / "submissions" / "faulty" /
+                         "step5_best_tag_bool")
+    message = graded.message("step5.best")
+    assert "= 'True'" in message and "小文字の文字列" in message and "記録なし" in message, message
+    assert not re.search(r"\bNone\b|\[\]|\(none\)", message), message
