@@ -47,7 +47,8 @@ def test_metric_history(step):
         found = sorted(run.metrics.get(key, []))
         ok = len(found) == len(wanted) and all(
             fs == ws and same_number(fv, wv) for (fs, fv), (ws, wv) in zip(found, wanted))
-        expect(ok, "metric.history", name=RUN, key=key, expected=wanted, found=found)
+        expect(ok, "metric.history", name=RUN, key=key, expected=[AtStep(v, s) for s, v in wanted],
+               found=[AtStep(v, s) for s, v in found])
 
 
 @check("step2.latest_metrics")

@@ -1,6 +1,6 @@
 """Step 4 — nested runs: a parent with two children, each inside the parent's lifetime."""
 
-from grader.checking import expect
+from grader.checking import AtStep, expect
 from grader.plugin import check
 
 PARENT = "ParentRun"
@@ -37,7 +37,7 @@ def test_child_data(step):
         expect(child.params.get("child_index") == str(index), "run.param", name=child.name, key="child_index",
                value=str(index), params=child.params)
         steps = [s for s, _ in child.metrics.get("score", [])]
-        expect(0 in steps, "metric.step0", name=child.name, key="score", found=child.metrics.get("score", []))
+        expect(0 in steps, "metric.step0", name=child.name, key="score", found=[AtStep(v, s) for s, v in child.metrics.get("score", [])])
 
 
 @check("step4.timeline")

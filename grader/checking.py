@@ -77,7 +77,9 @@ def fmt(value) -> str:
 
 
 def _item(value) -> str:
-    if value is None or isinstance(value, (bool, AtStep, dict, list, tuple, set)):
+    if type(value) is tuple:
+        return "(" + ", ".join(_item(v) for v in value) + ")"
+    if value is None or isinstance(value, (bool, AtStep, dict, list, set)):
         return fmt(value)
     if isinstance(value, float) and value.is_integer():
         return f"{value:.1f}"
