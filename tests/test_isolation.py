@@ -110,6 +110,9 @@ def test_hostile_learner_cannot_bend_the_class(grade_local, local_stack, local_s
         for what, verdict, detail in ATTACK.findall(entry["output"]):
             attacks.setdefault(what, set()).add(verdict + detail)
     succeeded = {what: v for what, v in attacks.items() if any(x.startswith("SUCCEEDED") for x in v)}
+    if mode == "user":
+        # Without a PID namespace, command lines are visible (they hold no secret: README, threat model).
+        succeeded.pop("see the services' processes", None)
     assert not succeeded, succeeded
     expected = {"read other processes' environment", "root over TCP without a password",
                 "read the recorded stack file and the grader's folders", "list other learners' experiments",
@@ -157,5 +160,7 @@ def test_script_that_kills_its_worker_is_graded_once_and_the_run_finishes(grade_
         c: "failed" for c in step12 if c.startswith("step2.")}, graded.output[-3000:]
     assert all(killer[c] == "passed" for c in step12 if c.startswith("step1.")), graded.output[-3000:]
     messages = [graded.message(c, "killer") for c in step12 if c.startswith("step2.")]
-    assert all("grading process" in m for m in messages), messages
+    # The reason shows once for the step; the step's other checks point to it.
+    assert sum("grading process" in m for m in messages) == 1, messages
+    assert all("grading process" in m or "its output is shown under" in m for m in messages), messages
     assert graded.output.count("crashed while running") <= 1, graded.output[-3000:]

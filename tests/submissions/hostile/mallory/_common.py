@@ -78,10 +78,13 @@ def vandalise():
         with urllib.request.urlopen(req, timeout=10) as resp:
             return json.loads(resp.read() or b"{}")
 
+    learner = mine.split("-step")[0]
+
     @attempt("list other learners' experiments")
     def listing():
         found = call("POST", "/api/2.0/mlflow/experiments/search", {"max_results": 1000}).get("experiments", [])
-        return [e["name"] for e in found if e["name"] != mine and e["name"].startswith("handson-")]
+        # This learner's own experiments (of its other steps) are its to see.
+        return [e["name"] for e in found if e["name"].startswith("handson-") and not e["name"].startswith(learner + "-step")]
 
     @attempt("list other learners' registered models")
     def models():
@@ -99,7 +102,6 @@ def vandalise():
         return None
 
     # Ours: the experiments of this learner's own steps (names carry the learner's folder name).
-    learner = mine.split("-step")[0]
     own = {e["experiment_id"] for e in call("POST", "/api/2.0/mlflow/experiments/search",
                                             {"max_results": 1000, "view_type": "ALL"}).get("experiments", [])
            if e["name"].startswith(learner + "-step")}
