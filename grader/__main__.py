@@ -17,6 +17,12 @@ def _stack_up(args) -> int:
     from grader.stack.external import remove_stack_file, write_stack_file
 
     options = {}
+    if args.backend == "docker":
+        options["compose_files"] = [Path(f).resolve() for f in args.compose_file or []]
+        missing = [str(f) for f in options["compose_files"] if not f.is_file()]
+        if missing:
+            print(f"--compose-file {missing[0]}: no such file", file=sys.stderr)
+            return 2
     if args.backend in ("local", "embedded"):
         # One learner's own stack: the guide's hand-run commands and the MLflow UI work without a login.
         # Instructors sharing it across a class turn MLflow's access control on.
@@ -133,6 +139,9 @@ def main(argv: list[str] | None = None) -> int:
     up = stack_sub.add_parser("up", help="start a stack, record it, keep it up until Ctrl-C")
     up.add_argument("--backend", choices=("local", "docker", "embedded"), default=None)
     up.add_argument("--timeout", type=float, default=180.0, help="seconds each service may take to start")
+    up.add_argument("--compose-file", action="append", default=None, metavar="PATH",
+                    help="compose file for --backend docker, repeatable like `docker compose -f` "
+                         "(default: docker-compose.yml)")
     up.add_argument("--access-control", action="store_true",
                     help="turn on MLflow's access control (one MLflow user per learner; for class grading)")
     for name in ("mlflow", "mysql", "minio"):
@@ -167,10 +176,10 @@ def main(argv: list[str] | None = None) -> int:
             print(t("cli.already", uri=running.tracking_uri), file=sys.stderr)
             return 1
         if args.backend is None:
-            from grader.stack import docker, local
+            from grader.stack import choose
 
-            args.backend = ("docker" if docker.engine_answers()
-                            else "local" if not local.missing_binaries() else "embedded")
+            # As --stack auto, without the recorded stack (there is none): docker when it can get its images.
+            args.backend = choose("auto", args.compose_file or ())[0]
         return _stack_up(args)
     if args.command == "stack" and args.action in ("info", "sql", "ls"):
         from grader.stack import peek

@@ -25,6 +25,8 @@ class GraderConfig:
     ports: dict
     debug: bool
     sandbox: str = "auto"
+    # Compose files for the docker backend, in `docker compose -f` order; empty: docker-compose.yml.
+    compose_files: tuple[Path, ...] = ()
 
     @property
     def data_dir(self) -> Path:
@@ -70,6 +72,20 @@ def _check_folder(option: str, path: Path | None) -> None:
         raise ValueError(f"{option} {path}: no such folder")
 
 
+def compose_files(config, rootdir: Path, invocation: Path) -> tuple[Path, ...]:
+    """--compose-file (repeatable; relative to where pytest ran), else the ini's handson_compose_files
+    (relative to the rootdir), else HANDSON_COMPOSE_FILES (os.pathsep-separated; relative to where pytest ran)."""
+    paths = [invocation / p for p in config.getoption("compose_file") or []]
+    if not paths:
+        paths = [rootdir / p for p in config.getini("handson_compose_files") or []]
+    if not paths:
+        paths = [invocation / p for p in os.environ.get("HANDSON_COMPOSE_FILES", "").split(os.pathsep) if p]
+    for path in paths:
+        if not path.is_file():
+            raise ValueError(f"--compose-file {path}: no such file")
+    return tuple(path.resolve() for path in paths)
+
+
 def get_config(config) -> GraderConfig:
     rootdir = Path(str(config.rootpath))
     invocation = Path(str(config.invocation_params.dir))
@@ -106,4 +122,5 @@ def get_config(config) -> GraderConfig:
         ports={name: config.getoption(f"{name}_port") for name in ("mlflow", "mysql", "minio")},
         debug=bool(config.getoption("grader_debug")),
         sandbox=sandbox_mode,
+        compose_files=compose_files(config, rootdir, invocation),
     )

@@ -57,6 +57,9 @@ def pytest_addoption(parser):
     for name, default in (("mlflow", 5000), ("mysql", 3306), ("minio", 9000)):
         group.addoption(f"--{name}-port", default=None, type=int, metavar="PORT",
                         help=f"fixed port for the local/docker {name} service (default: a free one)")
+    group.addoption("--compose-file", action="append", default=None, metavar="PATH",
+                    help="compose file for the docker stack, repeatable like `docker compose -f` "
+                         "(default: docker-compose.yml)")
     group.addoption("--sandbox", default=None, choices=("auto", "bwrap", "user", "none"),
                     help="how learner scripts are isolated (default: auto, the strongest this machine allows)")
     group.addoption("--grader-debug", action="store_true", default=False,
@@ -70,6 +73,7 @@ def pytest_addoption(parser):
         ("handson_sandbox", "", "default script isolation (auto/bwrap/user/none)"),
     ):
         parser.addini(name, text, default=default)
+    parser.addini("handson_compose_files", "default compose files for the docker stack, one a line", type="linelist")
 
 
 def _in_grader_project(config) -> bool:

@@ -95,7 +95,7 @@ class GradingSession:
             self._name_key = secrets.token_bytes(16)
             self.workdir = Path(tempfile.mkdtemp(prefix="handson-grading-"))
             guard("+", "d", self.workdir)
-            self.backend_name, self.backend_reason = choose(cfg.stack)
+            self.backend_name, self.backend_reason = choose(cfg.stack, cfg.compose_files)
             self._info = None
             self._error = None
             self._error_service = "stack"
@@ -115,7 +115,9 @@ class GradingSession:
             if self.is_worker:
                 raise StackError("grader", "no stack was handed to this worker")
             try:
-                self._backend = make_backend(self.backend_name, ports=self.cfg.ports, timeout=self.cfg.stack_timeout)
+                options = {"compose_files": self.cfg.compose_files} if self.backend_name == "docker" else {}
+                self._backend = make_backend(self.backend_name, ports=self.cfg.ports, timeout=self.cfg.stack_timeout,
+                                             **options)
                 self._info = self._backend.start()
             except StackError as e:
                 self._error, self._error_service = e.describe(), e.service

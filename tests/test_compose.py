@@ -25,6 +25,7 @@ COMPOSE_FILE = ROOT / "docker-compose.yml"
 DOCKERFILE = ROOT / "docker" / "Dockerfile"
 PYPROJECT = ROOT / "pyproject.toml"
 GRADER_SQL = ROOT / "docker" / "mysql-init" / "01-grader.sql"
+OFFLINE_FILE = ROOT / "docker" / "compose.offline.yml"
 
 SERVICES = ("mysql", "minio", "minio-init", "mlflow")
 EXPECTED_IMAGES = {
@@ -357,7 +358,9 @@ def test_ports_follow_grader_variables(services, name, variable, container_port)
 
 def test_dockerfile_base_and_expose():
     text = DOCKERFILE.read_text(encoding="utf-8")
-    assert re.search(r"(?im)^FROM\s+python:3\.11-slim\s*$", text), "base image is not python:3.11-slim"
+    # The base is a build argument (docker/compose.offline.yml passes a local stand-in); its default is upstream.
+    assert re.search(r"(?im)^ARG\s+PYTHON_IMAGE=python:3\.11-slim\s*$", text), "base image is not python:3.11-slim"
+    assert re.search(r"(?im)^FROM\s+\$\{PYTHON_IMAGE\}\s*$", text), "FROM does not use the PYTHON_IMAGE argument"
     assert re.search(r"(?im)^EXPOSE\s+5000\b", text)
     assert re.search(r"(?i)pip install --no-cache-dir\b", text)
     for package in ("pymysql", "boto3"):
@@ -370,6 +373,45 @@ def test_mlflow_pin_matches_pyproject():
     assert project_pin, "pyproject.toml has no mlflow==X dependency"
     assert docker_pin, "docker/Dockerfile does not pin mlflow==X"
     assert docker_pin == project_pin, f"Dockerfile mlflow=={docker_pin}, pyproject.toml mlflow=={project_pin}"
+
+
+# ---------------------------------------------------------------- the offline override
+
+
+def override_problems(override: dict, base_services: dict) -> list[str]:
+    """What an override sets beyond image references and build arguments of the base file's services."""
+    problems = [f"top-level key {key!r}" for key in override if key != "services"]
+    for name, service in (override.get("services") or {}).items():
+        if name not in base_services:
+            problems.append(f"service {name!r} is not in docker-compose.yml")
+            continue
+        for key, value in (service or {}).items():
+            if key == "image":
+                problems += [f"{name}: {p}" for p in image_problems(value)]
+            elif key == "build" and isinstance(value, dict) and set(value) <= {"args"}:
+                continue
+            else:
+                problems.append(f"{name}: sets {key!r}")
+    return problems
+
+
+def test_offline_override_swaps_only_images_and_build_args(services):
+    override = yaml.safe_load(OFFLINE_FILE.read_text(encoding="utf-8"))
+    assert not override_problems(override, services), override_problems(override, services)
+    # Every pulled image is replaced, so nothing needs a registry.
+    assert {n for n, s in override["services"].items() if "image" in s} >= set(EXPECTED_IMAGES)
+    assert "PYTHON_IMAGE" in override["services"]["mlflow"]["build"]["args"]
+
+
+@pytest.mark.parametrize("override", [
+    {"services": {"mysql": {"image": "x:1", "command": ["--x"]}}},
+    {"services": {"mysql": {"image": "x"}}},
+    {"services": {"mlflow": {"build": {"context": "."}}}},
+    {"services": {"postgres": {"image": "x:1"}}},
+    {"services": {}, "volumes": {"v": {}}},
+])
+def test_override_problems_rejects(services, override):
+    assert override_problems(override, services)
 
 
 # ---------------------------------------------------------------- MySQL init script
@@ -402,9 +444,10 @@ def _compose_cli_available() -> bool:
 
 
 @pytest.mark.skipif(not _compose_cli_available(), reason="the `docker compose` CLI plugin is not installed")
-def test_docker_compose_config():
+@pytest.mark.parametrize("files", [[COMPOSE_FILE], [COMPOSE_FILE, OFFLINE_FILE]], ids=["default", "offline"])
+def test_docker_compose_config(files):
     result = subprocess.run(
-        ["docker", "compose", "-f", str(COMPOSE_FILE), "config", "-q"],
+        ["docker", "compose"] + [a for f in files for a in ("-f", str(f))] + ["config", "-q"],
         cwd=ROOT,
         capture_output=True,
         text=True,

@@ -30,8 +30,9 @@ def make_backend(name: str, **options):
     raise ValueError(f"unknown stack backend {name!r}; choose one of {', '.join(BACKENDS)}")
 
 
-def choose(name: str) -> tuple[str, str]:
-    """(backend, reason). ``auto``: a recorded healthy stack, else Docker, else local, else embedded."""
+def choose(name: str, compose_files=()) -> tuple[str, str]:
+    """(backend, reason). ``auto``: a recorded healthy stack, else Docker when it can get the compose files'
+    images (on this machine or pullable), else local, else embedded."""
     from grader.i18n import t
 
     if name != "auto":
@@ -43,11 +44,16 @@ def choose(name: str) -> tuple[str, str]:
         return "external", t("auto.external", uri=info.tracking_uri)
     if info is None and external.compose_stack() is not None:
         return "external", t("auto.compose", uri="http://127.0.0.1:5000")
+    images = None
     if docker.engine_answers():
-        return "docker", t("auto.docker")
+        images = docker.images_problem(compose_files)
+        if images is None:
+            return "docker", t("auto.docker")
     missing = local.missing_binaries()
     if not missing:
-        return "local", t("auto.local")
+        return "local", t("auto.local_images", images=images) if images else t("auto.local")
+    if images:
+        return "embedded", t("auto.embedded_images", images=images, missing="; ".join(missing))
     return "embedded", t("auto.embedded", missing="; ".join(missing))
 
 

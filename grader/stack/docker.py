@@ -1,15 +1,21 @@
 """``docker`` backend: pytest-docker over ``docker-compose.yml`` (MySQL 8.4, MinIO, MLflow image).
 
-pytest-docker's executor runs the compose commands; the start is wrapped here so that a failed
-``up`` still runs ``down -v`` and reports the failing service with its log.
+pytest-docker's executor runs the compose commands (``-f`` once per compose file, like ``docker compose
+-f a -f b``). Before ``up`` the backend checks that the published ports are free and that every image is
+here or pullable, so neither becomes a hang or a wall of compose output; a failed ``up`` still runs
+``down -v`` and names the failing service with its log.
 """
 
 from __future__ import annotations
 
+import json
 import os
+import re
+import shlex
 import shutil
 import subprocess
 import uuid
+from collections.abc import Sequence
 from pathlib import Path
 
 import port_for
@@ -18,10 +24,15 @@ from grader.stack.base import StackError, StackInfo, http_ok
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = ROOT / "docker-compose.yml"
+OFFLINE_FILE = ROOT / "docker" / "compose.offline.yml"
 # Defaults of docker-compose.yml; the compose file reads the same variables.
 DB_RO_USER, DB_RO_PASSWORD = "grader", "grader-readonly"
 MINIO_USER, MINIO_PASSWORD = "minioadmin", "minioadmin"
 BUCKET = "mlflow"
+# The published ports and the variables docker-compose.yml reads them from.
+PORT_VARIABLES = {"mlflow": "HANDSON_MLFLOW_PORT", "mysql": "HANDSON_MYSQL_PORT", "minio": "HANDSON_MINIO_PORT",
+                  "minio-console": "HANDSON_MINIO_CONSOLE_PORT"}
+PROBE_TIMEOUT = 20.0
 
 
 def engine_answers() -> bool:
@@ -33,26 +44,104 @@ def engine_answers() -> bool:
         return False
 
 
+def compose_files_or_default(files: Sequence[Path | str] | None) -> list[Path]:
+    return [Path(f) for f in files] if files else [COMPOSE_FILE]
+
+
+def _run(argv: list[str], timeout: float = PROBE_TIMEOUT, env: dict | None = None) -> subprocess.CompletedProcess:
+    try:
+        return subprocess.run(argv, capture_output=True, text=True, timeout=timeout, env=env)
+    except subprocess.TimeoutExpired:
+        return subprocess.CompletedProcess(argv, 124, "", f"no answer within {timeout:.0f} s")
+    except OSError as e:
+        return subprocess.CompletedProcess(argv, 127, "", str(e))
+
+
+def _last_line(text: str) -> str:
+    lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
+    return lines[-1] if lines else ""
+
+
+def service_images(files: Sequence[Path], env: dict | None = None) -> dict[str, str]:
+    """service -> image for the services that are pulled (not built), from ``docker compose config``."""
+    argv = ["docker", "compose"] + [a for f in files for a in ("-f", str(f))] + ["config", "--format", "json"]
+    proc = _run(argv, env=env)
+    if proc.returncode != 0:
+        raise StackError("docker compose", _last_line(proc.stderr) or f"exit {proc.returncode}")
+    services = json.loads(proc.stdout).get("services", {})
+    return {name: s["image"] for name, s in services.items() if s.get("image") and not s.get("build")}
+
+
+def image_present(image: str) -> bool:
+    return _run(["docker", "image", "inspect", image]).returncode == 0
+
+
+def image_pullable(image: str) -> tuple[bool, str]:
+    """(True, "") when a registry serves the image's manifest; else (False, why). Downloads nothing."""
+    proc = _run(["docker", "manifest", "inspect", image])
+    return proc.returncode == 0, _last_line(proc.stderr)
+
+
+def unavailable_images(files: Sequence[Path], env: dict | None = None) -> list[tuple[str, str, str]]:
+    """(service, image, why) for each image that is neither on this machine nor pullable."""
+    missing = []
+    for service, image in service_images(files, env).items():
+        if image_present(image):
+            continue
+        ok, why = image_pullable(image)
+        if not ok:
+            missing.append((service, image, why))
+    return missing
+
+
+def images_problem(files: Sequence[Path] | None = None) -> str | None:
+    """None when ``docker compose`` works and every image of the files can be had; else what is missing
+    (for ``--stack auto``: a Docker engine that cannot get the images is not a usable docker stack)."""
+    try:
+        missing = unavailable_images(compose_files_or_default(files))
+    except StackError as e:
+        return e.cause
+    except ValueError as e:  # compose printed something that is not JSON
+        return str(e)
+    return ", ".join(image for _, image, _ in missing) or None
+
+
 class DockerStack:
     name = "docker"
 
-    def __init__(self, ports: dict | None = None, timeout: float = 300.0, **_ignored):
+    def __init__(self, ports: dict | None = None, timeout: float = 300.0,
+                 compose_files: Sequence[Path | str] | None = None, **_ignored):
         from pytest_docker.plugin import DockerComposeExecutor
 
-        self.ports = {name: (ports or {}).get(name) or port_for.select_random() for name in ("mlflow", "mysql", "minio")}
+        self.wanted = {name: (ports or {}).get(name) for name in ("mlflow", "mysql", "minio")}
+        self.ports = {name: port or port_for.select_random() for name, port in self.wanted.items()}
+        # The MinIO console is published too: a random port keeps two stacks from colliding on 9001.
+        self.ports["minio-console"] = port_for.select_random(exclude_ports=set(self.ports.values()))
+        self.files = compose_files_or_default(compose_files)
         self.project = f"handson{uuid.uuid4().hex[:8]}"
         self.timeout = timeout
         for name, port in self.ports.items():
-            os.environ[f"HANDSON_{name.upper()}_PORT"] = str(port)
-        self.compose = DockerComposeExecutor("docker compose", str(COMPOSE_FILE), self.project)
+            os.environ[PORT_VARIABLES[name]] = str(port)
+        self.compose = DockerComposeExecutor("docker compose", [str(f) for f in self.files], self.project)
+
+    def logs_command(self, service: str | None = None) -> str:
+        files = " ".join(f"-f {shlex.quote(str(f))}" for f in self.files)
+        return f"docker compose {files} -p {self.project} logs" + (f" {service}" if service else "")
 
     def start(self) -> StackInfo:
+        from grader.i18n import t
+
+        for name, wanted in self.wanted.items():
+            if wanted and port_for.port_is_used(wanted):
+                raise StackError(name, t("stack.port_busy", port=wanted, option=f"--{name}-port"))
+        for service, image, why in unavailable_images(self.files):
+            raise StackError(service, t("docker.image_unavailable", image=image, cause=why))
         try:
             self.compose.execute(f"up --build --wait --wait-timeout {int(self.timeout)}")
-        except BaseException as e:
-            logs = self._logs()
+        except Exception as e:
+            error = self._failure(str(e))
             self.stop()
-            raise StackError("docker compose", f"'up' failed: {e}", tail=logs) from e
+            raise error from e
         info = StackInfo(
             backend="docker",
             tracking_uri=f"http://127.0.0.1:{self.ports['mlflow']}",
@@ -61,22 +150,68 @@ class DockerStack:
             s3_access_key=MINIO_USER,
             s3_secret_key=MINIO_PASSWORD,
             bucket=BUCKET,
-            logs={"docker compose": f"docker compose -p {self.project} logs"},
+            logs={"docker compose": self.logs_command()},
         )
         if not http_ok(info.tracking_uri + "/health"):
-            logs = self._logs()
+            tail = self._logs("mlflow")
             self.stop()
-            raise StackError("mlflow", "healthy in compose but /health does not answer on the host", tail=logs)
+            raise StackError("mlflow", t("docker.no_health"), log=self.logs_command("mlflow"), tail=tail)
         return info
 
-    def _logs(self) -> str:
+    def _failure(self, output: str) -> StackError:
+        """The StackError for a failed ``up``: a busy port, else the first service that is not up, with its log."""
+        from grader.i18n import t
+
+        busy = re.search(r"127\.0\.0\.1:(\d+).*?(address already in use|port is already allocated)", output)
+        if busy:
+            port = int(busy.group(1))
+            name = next((n for n, p in self.ports.items() if p == port), "docker compose")
+            return StackError(name, t("stack.port_busy", port=port, option=f"--{name}-port"))
+        for service, state in self._bad_services():
+            return StackError(service, t("docker.service_failed", state=state), log=self.logs_command(service),
+                              tail=self._logs(service))
+        tail = "\n".join(output.strip().splitlines()[-15:])
+        return StackError("docker compose", t("docker.up_failed"), tail=tail)
+
+    def _bad_services(self) -> list[tuple[str, str]]:
+        """(service, state) for each service that exited with an error, is unhealthy or is not running; causes first."""
         try:
-            return self.compose.execute("logs --tail 30", ignore_stderr=True).decode("utf-8", "replace")
+            raw = self.compose.execute("ps -a --format json", ignore_stderr=True).decode("utf-8", "replace")
+        except Exception:
+            return []
+        rows = []
+        for line in raw.strip().splitlines():  # one JSON object per line (compose >= 2.21), or one list
+            try:
+                parsed = json.loads(line)
+            except ValueError:
+                continue
+            rows.extend(parsed if isinstance(parsed, list) else [parsed])
+        from grader.i18n import t
+
+        bad = []
+        for row in rows:
+            service = row.get("Service", "?")
+            state, health, code = row.get("State", ""), row.get("Health", ""), row.get("ExitCode", 0)
+            if state == "exited" and code != 0:
+                bad.append((0, service, t("docker.state_exited", code=code)))
+            elif health == "unhealthy" or (state == "running" and health == "starting"):
+                bad.append((1, service, t("docker.state_unhealthy", health=health)))
+            elif state not in ("running", "exited"):
+                bad.append((2, service, t("docker.state_other", state=state or "created")))
+        # The cause first: a service that failed, then one that never turned healthy, then those waiting on them.
+        return [(service, state) for _, service, state in sorted(bad, key=lambda b: b[0])]
+
+    def _logs(self, service: str | None = None) -> str:
+        try:
+            out = self.compose.execute(f"logs --no-color --tail 30 {service or ''}", ignore_stderr=True)
+            return out.decode("utf-8", "replace")
         except Exception as e:  # the logs are a courtesy on the failure path; never hide the real error
             return f"(docker compose logs failed: {e})"
 
     def stop(self) -> None:
+        from grader.i18n import t
+
         try:
-            self.compose.execute("down -v --remove-orphans")
+            self.compose.execute("down -v --remove-orphans --timeout 10")
         except Exception as e:
-            raise StackError("docker compose", f"'down' failed: {e}") from e
+            raise StackError("docker compose", t("docker.down_failed", cause=str(e))) from e
