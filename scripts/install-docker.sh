@@ -5,10 +5,11 @@
 #   bash scripts/install-docker.sh --offline-images   also build local stand-ins for the upstream images
 #                                                     (for machines that cannot pull; see README, "Docker")
 #   bash scripts/install-docker.sh --stop             stop the engine this script started
-# The engine is Debian's docker.io, started as `dockerd --storage-driver=vfs --iptables=false --bridge=none`
-# with its own data root under $HANDSON_DOCKER_HOME (default /var/lib/handson-docker), its log in
+# The engine is Debian's docker.io, started as `dockerd --iptables=false --bridge=none` with the overlay2
+# storage driver where the kernel allows it, else vfs (HANDSON_DOCKER_STORAGE_DRIVER chooses), with its own
+# data root under $HANDSON_DOCKER_HOME (default /var/lib/handson-docker), its log in
 # $HANDSON_DOCKER_HOME/dockerd.log, on the default socket /var/run/docker.sock. Compose is built from its Go
-# module. Images already built from the same inputs are kept (each carries a hash of its inputs as a label).
+# module. Images already built from the same inputs are kept (a stamp file records the hash of the inputs).
 # With SETUP_LOG=/path/to/file what apt-get, go and docker print goes to that file.
 set -euo pipefail
 
@@ -33,7 +34,7 @@ for arg in "$@"; do
   case "$arg" in
     --offline-images) OFFLINE=1 ;;
     --stop) STOP=1 ;;
-    -h|--help) sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "$PREFIX unknown option: $arg (bash scripts/install-docker.sh [--offline-images] [--stop])" >&2; exit 2 ;;
   esac
 done
@@ -87,14 +88,42 @@ if engine_answers; then
 else
   [ "$(id -u)" = 0 ] || die "no Docker engine answers and starting one needs root: run this script with sudo"
   mkdir -p "$HOME_DIR/data" "$HOME_DIR/exec"
-  # No bridge and no iptables rules: this machine kind allows neither; compose's own networks, service-name
-  # DNS and ports published on 127.0.0.1 (userland proxy) work without them.
-  say "starting dockerd (log: $DOCKERD_LOG)"
-  nohup dockerd --storage-driver=vfs --iptables=false --bridge=none \
-    --data-root="$HOME_DIR/data" --exec-root="$HOME_DIR/exec" --pidfile="$PID_FILE" \
-    --host=unix:///var/run/docker.sock >>"$DOCKERD_LOG" 2>&1 </dev/null &
-  for _ in $(seq 60); do engine_answers && break; sleep 1; done
-  engine_answers || { tail -n 20 "$DOCKERD_LOG" >&2; die "dockerd did not answer within 60 s (log: $DOCKERD_LOG)"; }
+  # overlay2 where the kernel mounts an overlay on this disk (no copy per layer or container); else vfs,
+  # which works everywhere but copies the whole file system for every instruction and every container.
+  overlay_works() {
+    local d
+    d="$(mktemp -d "$HOME_DIR/overlay-probe.XXXXXX")" && mkdir -p "$d/l" "$d/u" "$d/w" "$d/m" \
+      && mount -t overlay overlay -o "lowerdir=$d/l,upperdir=$d/u,workdir=$d/w" "$d/m" 2>/dev/null \
+      && umount "$d/m"
+    local rc=$?
+    rm -rf "$d"
+    return $rc
+  }
+  start_dockerd() {  # DRIVER: start it in the background, wait up to 60 s for an answer
+    say "starting dockerd with the $1 storage driver (log: $DOCKERD_LOG)"
+    # No bridge and no iptables rules: this machine kind allows neither; compose's own networks,
+    # service-name DNS and ports published on 127.0.0.1 (userland proxy) work without them.
+    nohup dockerd --storage-driver="$1" --iptables=false --bridge=none \
+      --data-root="$HOME_DIR/data" --exec-root="$HOME_DIR/exec" --pidfile="$PID_FILE" \
+      --host=unix:///var/run/docker.sock >>"$DOCKERD_LOG" 2>&1 </dev/null &
+    local pid=$!
+    for _ in $(seq 60); do
+      engine_answers && return 0
+      kill -0 "$pid" 2>/dev/null || return 1
+      sleep 1
+    done
+    return 1
+  }
+  DRIVER="${HANDSON_DOCKER_STORAGE_DRIVER:-}"
+  if [ -z "$DRIVER" ]; then
+    if overlay_works; then DRIVER=overlay2; else DRIVER=vfs; fi
+  fi
+  if ! start_dockerd "$DRIVER"; then
+    tail -n 20 "$DOCKERD_LOG" >&2
+    if [ "$DRIVER" = vfs ]; then die "dockerd did not answer within 60 s (log: $DOCKERD_LOG)"; fi
+    [ -f "$PID_FILE" ] && kill "$(cat "$PID_FILE")" 2>/dev/null && sleep 3
+    start_dockerd vfs || { tail -n 20 "$DOCKERD_LOG" >&2; die "dockerd did not answer within 60 s (log: $DOCKERD_LOG)"; }
+  fi
   say "dockerd answers on /var/run/docker.sock"
   stop_hint
 fi
@@ -111,7 +140,8 @@ else
     dir="$(go mod download -json "$COMPOSE_MODULE@$COMPOSE_VERSION" | python3 -c 'import json, sys; print(json.load(sys.stdin)["Dir"])')" \
       && src="$HOME_DIR/src/compose-$COMPOSE_VERSION" && rm -rf "$src" && mkdir -p "$HOME_DIR/src" \
       && cp -r "$dir" "$src" && chmod -R u+w "$src" && $SUDO mkdir -p "$PLUGIN_DIR" \
-      && (cd "$src" && GOFLAGS=-buildvcs=false go build -o "$PLUGIN_DIR/docker-compose.new" ./cmd) \
+      && (cd "$src" && GOFLAGS=-buildvcs=false go build -trimpath \
+           -ldflags "-w -X $COMPOSE_MODULE/internal.Version=$COMPOSE_VERSION" -o "$PLUGIN_DIR/docker-compose.new" ./cmd) \
       && $SUDO mv "$PLUGIN_DIR/docker-compose.new" "$PLUGIN_DIR/docker-compose" && rm -rf "$src"
   }
   run_logged "building docker compose $COMPOSE_VERSION with Go (~3 min)" build_compose \
@@ -124,23 +154,27 @@ fi
 
 # --- offline stand-in images ---------------------------------------------------------------------
 OFFLINE_DIR="$ROOT/docker/offline"
-image_label() { docker image inspect --format '{{index .Config.Labels "handson.inputs"}}' "$1" 2>/dev/null || true; }
+image_id() { docker image inspect --format '{{.Id}}' "$1" 2>/dev/null || true; }
+STAMPS="$HOME_DIR/stamps"
+mkdir -p "$STAMPS"
 
-# build_image TAG DOCKERFILE CONTEXT [--build-arg …]: skipped when TAG exists with the same inputs hash.
+# build_image TAG DOCKERFILE CONTEXT [--build-arg NAME=VALUE …]: skipped when TAG is the image built last time
+# from the same inputs (the Dockerfile, the context's files, the build arguments and the ids of the images
+# they name). The record is a stamp file, not a label: with vfs every extra instruction copies the image.
 build_image() {
-  local tag=$1 dockerfile=$2 context=$3 hash
+  local tag=$1 dockerfile=$2 context=$3 hash stamp
   shift 3
-  # Inputs: the Dockerfile, the context's files, the build arguments and the ids of the images they name.
   hash="$( { cat "$dockerfile"; (cd "$context" && find . -type f ! -name '*.Dockerfile' -print0 | sort -z | xargs -0 sha256sum)
              local arg; for arg in "$@"; do printf '%s %s\n' "$arg" "$(image_id "${arg#*=}")"; done; } | sha256sum | cut -c1-16)"
-  if [ "$(image_label "$tag")" = "$hash" ]; then
+  stamp="$STAMPS/$(printf '%s' "$tag" | tr '/:' '__')"
+  if [ -n "$(image_id "$tag")" ] && [ "$(cat "$stamp" 2>/dev/null)" = "$hash $(image_id "$tag")" ]; then
     say "$tag is up to date"
     return 0
   fi
-  run_logged "building $tag" docker build --network host --label "handson.inputs=$hash" -t "$tag" \
-    -f "$dockerfile" "$@" "$context" || die "building $tag failed (log: ${SETUP_LOG:-above})"
+  run_logged "building $tag" docker build --network host -t "$tag" -f "$dockerfile" "$@" "$context" \
+    || die "building $tag failed"
+  echo "$hash $(image_id "$tag")" >"$stamp"
 }
-image_id() { docker image inspect --format '{{.Id}}' "$1" 2>/dev/null || true; }
 
 # The Debian base: a bookworm minbase made with debootstrap, its tarball cached for the next machine start.
 if [ -n "$(image_id "$BASE_TAG")" ]; then
@@ -184,8 +218,15 @@ mkdir -p "$MINIO_CONTEXT"
 cmp -s "$MINIO_BIN" "$MINIO_CONTEXT/minio" || cp "$MINIO_BIN" "$MINIO_CONTEXT/minio"
 cmp -s "$MC_BIN" "$MINIO_CONTEXT/mc" || cp "$MC_BIN" "$MINIO_CONTEXT/mc"
 
+# The Python base trusts the certificate authorities this machine added to its own store (a TLS-inspecting
+# proxy in front of PyPI, for one), so that pip inside the MLflow image build reaches PyPI as the host does.
+PYTHON_CONTEXT="$HOME_DIR/context/python"
+rm -rf "$PYTHON_CONTEXT" && mkdir -p "$PYTHON_CONTEXT/ca"
+touch "$PYTHON_CONTEXT/ca/.keep"
+find /usr/local/share/ca-certificates -name '*.crt' -type f -exec cp {} "$PYTHON_CONTEXT/ca/" \; 2>/dev/null || true
+
 # The tags below are the ones docker/compose.offline.yml names.
-build_image handson-local/python:3.11 "$OFFLINE_DIR/python.Dockerfile" "$OFFLINE_DIR" --build-arg "BASE_IMAGE=$BASE_TAG"
+build_image handson-local/python:3.11 "$OFFLINE_DIR/python.Dockerfile" "$PYTHON_CONTEXT" --build-arg "BASE_IMAGE=$BASE_TAG"
 build_image handson-local/mysql:8.4 "$OFFLINE_DIR/mysql.Dockerfile" "$OFFLINE_DIR" --build-arg "BASE_IMAGE=$BASE_TAG"
 build_image handson-local/minio:offline "$OFFLINE_DIR/minio.Dockerfile" "$MINIO_CONTEXT" --build-arg "BASE_IMAGE=$BASE_TAG"
 build_image handson-local/mc:offline "$OFFLINE_DIR/mc.Dockerfile" "$MINIO_CONTEXT" --build-arg "BASE_IMAGE=$BASE_TAG"

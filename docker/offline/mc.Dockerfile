@@ -3,5 +3,4 @@
 ARG BASE_IMAGE=handson-local/debian:bookworm
 FROM ${BASE_IMAGE}
 COPY mc /usr/bin/
-ENV MC_CONFIG_DIR=/tmp/.mc
 ENTRYPOINT ["/usr/bin/mc"]

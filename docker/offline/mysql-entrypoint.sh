@@ -7,7 +7,7 @@
 #  - then the real server on TCP 3306, so a TCP `mysqladmin ping` answers only once it is up.
 set -euo pipefail
 
-if [ "${1:0:1}" = "-" ]; then
+if [ "$#" = 0 ] || [ "${1:0:1}" = "-" ]; then
   set -- mariadbd "$@"
 fi
 if [ "$1" != "mariadbd" ] && [ "$1" != "mysqld" ]; then
@@ -36,7 +36,9 @@ if [ ! -d "$DATADIR/mysql" ]; then
   done
   root_pw="$(sql_string "$MYSQL_ROOT_PASSWORD")"
   {
-    echo "DELETE FROM mysql.global_priv WHERE User='';"
+    # No anonymous accounts, and root only as created below (install-db also makes root@127.0.0.1, ::1 and the
+    # host name without a password, which would shadow root@'%' on TCP).
+    echo "DELETE FROM mysql.global_priv WHERE User='' OR (User='root' AND Host<>'localhost');"
     echo "FLUSH PRIVILEGES;"
     echo "ALTER USER 'root'@'localhost' IDENTIFIED BY $root_pw;"
     echo "CREATE USER 'root'@'%' IDENTIFIED BY $root_pw;"

@@ -8,8 +8,6 @@ RUN apt-get update -q \
     && rm -rf /var/lib/apt/lists/* /var/lib/mysql \
     && mkdir -p /var/lib/mysql /run/mysqld /docker-entrypoint-initdb.d \
     && chown mysql:mysql /var/lib/mysql /run/mysqld
+# Few instructions on purpose: with the vfs storage driver each one copies the whole file system.
 COPY mysql-entrypoint.sh /usr/local/bin/docker-entrypoint.sh
-VOLUME /var/lib/mysql
-EXPOSE 3306
 ENTRYPOINT ["/usr/local/bin/docker-entrypoint.sh"]
-CMD ["mariadbd"]

@@ -137,7 +137,10 @@ class DockerStack:
         for service, image, why in unavailable_images(self.files):
             raise StackError(service, t("docker.image_unavailable", image=image, cause=why))
         try:
-            self.compose.execute(f"up --build --wait --wait-timeout {int(self.timeout)}")
+            # No --build: compose builds an image that is missing (the default file's MLflow image is named
+            # after this run's project, so it is always built); one the compose files name with a fixed tag
+            # and that is here (docker/compose.offline.yml) is used as it is.
+            self.compose.execute(f"up --wait --wait-timeout {int(self.timeout)}")
         except Exception as e:
             error = self._failure(str(e))
             self.stop()
@@ -212,6 +215,7 @@ class DockerStack:
         from grader.i18n import t
 
         try:
-            self.compose.execute("down -v --remove-orphans --timeout 10")
+            # --rmi local: the image built under this run's project name goes too (a fixed tag stays).
+            self.compose.execute("down -v --rmi local --remove-orphans --timeout 10")
         except Exception as e:
             raise StackError("docker compose", t("docker.down_failed", cause=str(e))) from e
