@@ -239,6 +239,8 @@ MESSAGES = {
                           "ja": "Docker エンジンは応答しましたが、{images} がこのマシンになく取得（pull）もできません。mariadbd/mysqld と minio はインストール済みです"},
     "auto.embedded_images": {"en": "a Docker engine answers but cannot get {images}, and the local stack lacks {missing}; using SQLite + a local folder",
                              "ja": "Docker エンジンは応答しましたが {images} を取得できず、ローカルスタックにも {missing} がないため、SQLite とローカルフォルダを使います"},
+    "auto.offline_hint": {"en": "; the offline stand-ins are built: --stack docker --compose-file docker-compose.yml --compose-file docker/compose.offline.yml",
+                          "ja": "。オフライン用の代替イメージは作成済みです: --stack docker --compose-file docker-compose.yml --compose-file docker/compose.offline.yml"},
     "docker.image_unavailable": {"en": "image {image} is not on this machine and cannot be pulled ({cause}). Where no image registry is reachable, build local stand-ins with `bash scripts/install-docker.sh --offline-images` and add `--compose-file docker-compose.yml --compose-file docker/compose.offline.yml`",
                                  "ja": "イメージ {image} がこのマシンになく、取得（pull）もできません（{cause}）。イメージのレジストリに接続できない環境では、`bash scripts/install-docker.sh --offline-images` で代替イメージをローカルに作成し、`--compose-file docker-compose.yml --compose-file docker/compose.offline.yml` を指定してください"},
     "docker.service_failed": {"en": "'docker compose up' failed: this service {state}",

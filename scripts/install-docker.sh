@@ -234,4 +234,4 @@ build_image handson-local/mc:offline "$OFFLINE_DIR/mc.Dockerfile" "$MINIO_CONTEX
 # it; `docker compose up --build` then finds every step in the build cache and needs no network.
 build_image handson-local/mlflow:3.17.2 "$ROOT/docker/Dockerfile" "$ROOT/docker" \
   --build-arg "PYTHON_IMAGE=handson-local/python:3.11"
-say "stand-in images ready: docker compose -f docker-compose.yml -f docker/compose.offline.yml up --build --wait"
+say "stand-in images ready: pytest --stack docker --compose-file docker-compose.yml --compose-file docker/compose.offline.yml"

@@ -128,6 +128,7 @@ def test_auto_uses_docker_only_when_it_can_get_the_images(tmp_path, monkeypatch)
     # The upstream images are neither here nor pullable: auto must not pick a stack that cannot start.
     backend, reason = choose("auto")
     assert backend in ("local", "embedded") and "mysql:8.4" in reason, (backend, reason)
+    assert "--compose-file docker/compose.offline.yml" in reason, reason  # the stand-ins are here: say how
     assert choose("auto", FILES)[0] == "docker"
 
 

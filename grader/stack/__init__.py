@@ -44,16 +44,18 @@ def choose(name: str, compose_files=()) -> tuple[str, str]:
         return "external", t("auto.external", uri=info.tracking_uri)
     if info is None and external.compose_stack() is not None:
         return "external", t("auto.compose", uri="http://127.0.0.1:5000")
-    images = None
+    images, hint = None, ""
     if docker.engine_answers():
         images = docker.images_problem(compose_files)
         if images is None:
             return "docker", t("auto.docker")
+        if not compose_files and docker.images_problem([docker.COMPOSE_FILE, docker.OFFLINE_FILE]) is None:
+            hint = t("auto.offline_hint")
     missing = local.missing_binaries()
     if not missing:
-        return "local", t("auto.local_images", images=images) if images else t("auto.local")
+        return "local", (t("auto.local_images", images=images) + hint) if images else t("auto.local")
     if images:
-        return "embedded", t("auto.embedded_images", images=images, missing="; ".join(missing))
+        return "embedded", t("auto.embedded_images", images=images, missing="; ".join(missing)) + hint
     return "embedded", t("auto.embedded", missing="; ".join(missing))
 
 
