@@ -25,6 +25,7 @@ import pytest
 
 from conftest import IN_CI, ROOT, SUBMISSIONS, grade
 from grader import catalog
+from grader.i18n import t
 from grader.stack import docker as docker_stack
 
 pytestmark = [pytest.mark.realstack, pytest.mark.slow]
@@ -144,7 +145,7 @@ def test_busy_port_is_a_clear_error(tmp_path):
         with pytest.raises(StackError) as raised:
             stack.start()
         assert raised.value.service == "mysql"
-        assert f"port {port} is already in use" in raised.value.describe() and "--mysql-port" in raised.value.describe()
+        assert t("stack.port_busy", port=port, option="--mysql-port") in raised.value.describe()
         assert leftovers(stack.project) == {"container": [], "network": [], "volume": []}
         # The same through the CLI, with the compose files given there.
         proc = subprocess.run(
@@ -168,7 +169,7 @@ def test_failed_up_names_the_service_and_leaves_nothing(tmp_path):
         stack.start()
     text = raised.value.describe()
     assert raised.value.service == "minio-init", text
-    assert "exited with code 3" in text and marker in text, text
+    assert t("docker.state_exited", code=3) in text and marker in text, text
     assert f"-p {stack.project} logs minio-init" in text, text
     assert leftovers(stack.project) == {"container": [], "network": [], "volume": []}
 
@@ -208,9 +209,7 @@ def test_faulty_submission_fails_exactly_its_check_on_docker(graded_on_docker, c
     assert case in graded.results, graded.output[-4000:]
     folder = SUBMISSIONS / "faulty" / case
     step = next(folder.glob("step[0-9].py")).stem
-    lines = lambda name: [x.strip() for x in (folder / name).read_text().splitlines() if x.strip()] \
-        if (folder / name).is_file() else []  # noqa: E731
-    must_fail = set(lines("expected.txt") + lines("also_fails.txt"))
+    must_fail = set(_lines(folder / "expected.txt") + _lines(folder / "also_fails.txt"))
     wanted = {c: "failed" if c in must_fail else "passed" for c in CHECKS_OF_STEP[step]}
     found = {c: graded.results[case].get(c, {}).get("status") for c in wanted}
     assert found == wanted, graded.output[-4000:]
@@ -251,6 +250,13 @@ def test_learner_path_compose_up_then_external_and_auto(tmp_path):
         down = compose("down", "-v", "--remove-orphans", project=project)
     assert down.returncode == 0, down.stderr
     assert leftovers(project) == {"container": [], "network": [], "volume": []}
+
+
+def _lines(path: Path) -> list[str]:
+    """A case's expected.txt / also_fails.txt (tests/test_submissions.py's format): one check id a line."""
+    if not path.is_file():
+        return []
+    return [line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
 
 
 def _port_used(port: int) -> bool:
