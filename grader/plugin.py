@@ -15,7 +15,7 @@ import urllib.error
 import pytest
 
 from grader import catalog, report
-from grader.checking import CheckFailed, Tampered
+from grader.checking import CheckFailed, Tampered, labelled
 from grader.config import get_config
 from grader.i18n import get_lang, set_lang, t
 from grader.session import GradingSession
@@ -257,9 +257,9 @@ _NOTED = pytest.StashKey[dict]()
 
 def _render_failure(item, exc: CheckFailed) -> str:
     check_ = catalog.get(item.get_closest_marker("check").args[0])
-    lines = [f"{check_.id} — {check_.title()}", "  " + exc.render()]
+    lines = [f"{check_.id} — {check_.title()}", *("  " + line for line in exc.render().split("\n"))]
     if exc.key != "script.missing":
-        lines.append("  " + t("label.hint") + check_.hint())
+        lines.append("  " + labelled(t("label.hint"), check_.hint()))
     outcome = item.funcargs.get("step") if hasattr(item, "funcargs") else None
     note = _script_note(outcome)
     if note:
