@@ -7,12 +7,12 @@ Goal / 目標:
       and the model (mlflow.sklearn.log_model)
     - tag the child with the lowest val_rmse best = true
     - register that child's model under the name HANDSON_MODEL_NAME (it becomes version 1)
-  alpha ごとに SGDRegressor を学習し、実験 HANDSON_EXPERIMENT に記録します:
+  alpha ごとに SGDRegressor を学習し、環境変数 HANDSON_EXPERIMENT が示す名前の実験に次のように記録します。
     - 親 run "sweep" と、alpha ごとの子 run "alpha=<値>"（パラメータ alpha）
-    - 各子 run で、エポックごとの train_rmse（step = エポック、10 エポック）、最後に val_rmse、
+    - 各子 run で、エポックごとの train_rmse（step = エポック番号、10 エポック）、最後に val_rmse、
       そしてモデル（mlflow.sklearn.log_model）
     - val_rmse が最小の子 run にタグ best = true
-    - そのモデルを HANDSON_MODEL_NAME という名前で登録（バージョン 1 になります）
+    - そのモデルを、環境変数 HANDSON_MODEL_NAME が示す名前で登録（登録モデルのバージョン 1 になります）
 
 Grade / 採点:  pytest -k step5
 """
