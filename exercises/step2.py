@@ -1,7 +1,7 @@
 """Step 2 — a run with a tag, params and metrics (run・タグ・パラメータ・メトリクス).
 
 Goal / 目標:
-  In experiment HANDSON_EXPERIMENT, one run named SampleA holding
+  In the experiment named by the environment variable HANDSON_EXPERIMENT, one run named SampleA holding
     tag     tagA = hoge
     params  Dence = 128 (spelled as in the course / 教材どおりの綴り), Dropout = 0.1, Activation = relu
     metrics mse = 100.0 and rmse = 50.0 at step 0, then mse = 150.0 and rmse = 120.0 at step 1

@@ -1,7 +1,7 @@
 """Step 3 — artifacts in object storage (アーティファクトとオブジェクトストレージ).
 
 Goal / 目標:
-  In experiment HANDSON_EXPERIMENT, one run named SampleB with three artifacts:
+  In the experiment named by the environment variable HANDSON_EXPERIMENT, one run named SampleB with three artifacts:
     file1.txt   the text "Hello world"
     file2.json  the dict {"var1": 1.0, "var2": "fugafuga"}
     sample.png  the file data/sample.png, uploaded as it is

@@ -184,10 +184,11 @@ class StepOutcome:
         return versions
 
     def experiment(self, active_only: bool = False) -> Experiment:
-        found = self.experiments()
-        if active_only:
-            found = [e for e in found if e.lifecycle_stage == "active"]
+        every = self.experiments()
+        found = [e for e in every if e.lifecycle_stage == "active"] if active_only else every
         if len(found) != 1:
+            if every and not found:
+                fail("experiment.deleted", name=self.experiment_name)
             others = self.other_experiments()
             if not found and not others and self.script.exists and not self.script.ok:
                 fail("experiment.script_stopped", name=self.experiment_name)
