@@ -1,4 +1,5 @@
-"""``python -m grader``: start/stop/look inside a grading stack, merge shard gradebooks, export the learner release."""
+"""``python -m grader``: start/stop/look inside a grading stack, merge shard gradebooks, export the learner release,
+practice drills."""
 
 from __future__ import annotations
 
@@ -157,6 +158,10 @@ def main(argv: list[str] | None = None) -> int:
     exp = sub.add_parser("export", help="write the learner-facing repository (no solutions, no hidden checks)")
     exp.add_argument("dest")
 
+    from grader.practice import cli as practice_cli
+
+    practice_cli.add_parser(sub)
+
     args = parser.parse_args(argv)
     set_lang(args.lang)
     if args.command == "stack" and args.action == "up":
@@ -178,6 +183,8 @@ def main(argv: list[str] | None = None) -> int:
         return peek.main(args.action, args)
     if args.command == "stack":
         return _stack_down(args)
+    if args.command == "practice":
+        return practice_cli.main(args)
     if args.command == "merge":
         return _merge(args)
     if args.command == "classroom":
