@@ -41,12 +41,25 @@ def main(args) -> int:
     from grader.practice.grading import PracticeError
 
     lang = getattr(args, "practice_lang", None) or args.lang or os.environ.get("HANDSON_LANG")
+    if lang is None and args.action == "grade":
+        lang = _recorded_lang(args.dest)  # the language the learner's TASK.md is in
     set_lang(lang)
     try:
         return {"list": _list, "new": _new, "grade": _grade, "solve": _solve}[args.action](args)
     except PracticeError as e:
         print(str(e), file=sys.stderr)
         return 2
+
+
+def _recorded_lang(dest: Path) -> str | None:
+    import json
+
+    from grader.practice.grading import STATE
+
+    try:
+        return json.loads((dest / STATE).read_text(encoding="utf-8")).get("lang")
+    except (OSError, ValueError, AttributeError):
+        return None
 
 
 def _list(_args) -> int:

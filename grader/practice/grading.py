@@ -135,7 +135,12 @@ def _run_check(check, outcome: StepOutcome, values: dict, script: ScriptResult) 
         return result("failed", e.render())
     except Tampered as e:
         return result("error", t("tamper.error", check=check.id) + "\n" + e.describe())
-    except Exception as e:  # noqa: BLE001 - a grader fault is reported as an error, never a traceback
+    except Exception as e:  # noqa: BLE001 - the stack's or the grader's fault: an error, never a traceback
+        from grader.plugin import _infra_service
+
+        service = _infra_service(e)
+        if service is not None:
+            return result("error", t("infra.error", check=check.id, service=service) + "\n" + str(e)[:300])
         return result("error", t("internal.error", check=check.id, error=f"{type(e).__name__}: {e}"))
     return result("passed")
 

@@ -51,9 +51,13 @@ def object_text(outcome: StepOutcome, run: Run, path: str) -> str:
 
 
 def printed(outcome: StepOutcome, label: str) -> str | None:
-    """The last value the script printed as ``label: value``."""
-    found = re.findall(rf"^{re.escape(label)}:[ \t]*(\S+)[ \t]*$", outcome.script.output, flags=re.M)
-    return found[-1] if found else None
+    """The number on the last line the script printed as ``label: …`` (``[…]`` around it allowed), else what
+    that line held; None when there is no such line."""
+    found = re.findall(rf"^{re.escape(label)}:[ \t]*(.*?)[ \t]*$", outcome.script.output, flags=re.M)
+    if not found:
+        return None
+    number = re.fullmatch(r"[\[( ]*(-?\d+(?:\.\d*)?(?:[eE][-+]?\d+)?)[\]) ,]*", found[-1])
+    return number.group(1) if number else found[-1]
 
 
 __all__ = ["head", "object_bytes", "object_text", "objects_of", "printed", "shown"]

@@ -95,8 +95,8 @@ def _restored(outcome, v):
 
 
 CHECKS = [
-    Check("deleted", {"en": "run $to_delete is deleted, and no other of the first three",
-                      "ja": "run $to_delete が削除され、最初の 3 つのほかの run は削除されていない"},
+    Check("deleted", {"en": "of the first three runs, only $to_delete is deleted",
+                      "ja": "最初の 3 つの run のうち、$to_delete だけが削除されている"},
           {"en": "find its id with mlflow.search_runs(filter_string=\"attributes.run_name = '$to_delete'\"), then client.delete_run(run_id)",
            "ja": "mlflow.search_runs(filter_string=\"attributes.run_name = '$to_delete'\") で ID を探し、client.delete_run(run_id) を呼んでください"},
           _deleted),
