@@ -209,7 +209,7 @@ def test_new_solve_grade_on_the_sessions_stack(tmp_path, local_stack_file):
     proc = cli("grade", str(stub), "--stack", "external", stack_file=local_stack_file, lang="ja")
     assert proc.returncode == 1, proc.stdout + proc.stderr
     assert proc.stdout.count("✘") == 2 and proc.stdout.count("ヒント: ") == 2, proc.stdout
-    assert "のはずが" in proc.stdout and "None" not in proc.stdout
+    assert "期待: " in proc.stdout and "実際: " in proc.stdout and "None" not in proc.stdout
 
 
 def test_export_leaves_the_drills_solutions_out(tmp_path):

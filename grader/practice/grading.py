@@ -11,7 +11,7 @@ import secrets
 from pathlib import Path
 
 from grader import report, sandbox
-from grader.checking import CheckFailed, StepOutcome, Tampered
+from grader.checking import CheckFailed, StepOutcome, Tampered, labelled
 from grader.i18n import get_lang, t
 from grader.practice import Drill, get
 from grader.runner import ScriptResult, run_script
@@ -159,7 +159,7 @@ def render(graded: Graded) -> list[str]:
         if r.status != "passed":
             lines += ["      " + line for line in r.message.splitlines()]
             if r.status == "failed" and graded.script.exists:
-                lines.append("      " + t("label.hint") + check.hint())
+                lines.append("      " + labelled(t("label.hint"), check.hint()))
     note = _script_note(graded.outcome) if graded.outcome is not None else ""
     if note:
         lines += ["  " + line for line in note.splitlines()]
