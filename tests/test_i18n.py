@@ -162,3 +162,17 @@ def test_hint_code_uses_the_names_of_its_stub(check):
                     continue
                 assert arg not in functions, f"{check.id} hint passes {arg!r}, a function in {check.step}.py"
                 assert arg in values, f"{check.id} hint uses {arg!r}, which {check.step}.py never defines"
+
+
+@pytest.mark.parametrize("argv", [["stack", "up"], ["practice", "grade"], []])
+def test_command_line_help_speaks_the_chosen_language(argv, capsys):
+    """`python -m grader … --help --lang ja` explains every option in Japanese (argparse's own words aside)."""
+    from grader.__main__ import main
+
+    for lang, script in (("ja", JAPANESE), ("en", re.compile(r"\A[^\u3040-\u30ff\u4e00-\u9fff]*\Z"))):
+        with pytest.raises(SystemExit) as stop:
+            main(["--lang", lang, *argv, "--help"])
+        assert stop.value.code == 0
+        text = capsys.readouterr().out
+        assert script.search(text), (lang, text)
+    i18n.set_lang("en")

@@ -12,29 +12,29 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def add_parser(sub) -> None:
-    practice = sub.add_parser("practice", help="practice drills: fresh values on every attempt")
+    practice = sub.add_parser("practice", help=t("help.practice"))
     actions = practice.add_subparsers(dest="action", required=True)
-    actions.add_parser("list", help="one drill per line: its id, then its title")
-    new = actions.add_parser("new", help="write DEST/TASK.md and the stub DEST/ID.py")
+    actions.add_parser("list", help=t("help.practice_list"))
+    new = actions.add_parser("new", help=t("help.practice_new"))
     new.add_argument("drill", metavar="ID")
-    new.add_argument("--seed", type=int, default=None, help="the values' seed (default: a random one)")
+    new.add_argument("--seed", type=int, default=None, help=t("help.seed"))
     new.add_argument("--dir", required=True, type=Path, metavar="DEST")
-    grade = actions.add_parser("grade", help="run DEST's script on a stack and check it (exit 0 iff all passed)")
+    grade = actions.add_parser("grade", help=t("help.practice_grade"))
     grade.add_argument("dest", type=Path, metavar="DEST")
     from grader.stack import BACKENDS
 
-    grade.add_argument("--stack", choices=BACKENDS, default=None, help="where the stack comes from (default: auto)")
-    grade.add_argument("--grade-json", type=Path, default=None, metavar="PATH", help="write Gradescope results.json")
+    grade.add_argument("--stack", choices=BACKENDS, default=None, help=t("help.practice_stack"))
+    grade.add_argument("--grade-json", type=Path, default=None, metavar="PATH", help=t("help.grade_json"))
     grade.add_argument("--submission-timeout", type=float, default=None, metavar="S",
-                       help="seconds the script may run (default: 60)")
-    grade.add_argument("--sandbox", choices=("auto", "bwrap", "user", "none"), default=None)
-    solve = actions.add_parser("solve", help="write the reference solution for that seed (instructor side)")
+                       help=t("help.submission_timeout"))
+    grade.add_argument("--sandbox", choices=("auto", "bwrap", "user", "none"), default=None, help=t("help.sandbox"))
+    solve = actions.add_parser("solve", help=t("help.practice_solve"))
     solve.add_argument("drill", metavar="ID")
-    solve.add_argument("--seed", type=int, required=True)
+    solve.add_argument("--seed", type=int, required=True, help=t("help.seed"))
     solve.add_argument("--dir", required=True, type=Path, metavar="DEST")
     for action in (new, grade, solve, actions.choices["list"]):
         action.add_argument("--lang", choices=("en", "ja"), default=None, dest="practice_lang",
-                            help="language of the task and messages (default: from the locale)")
+                            help=t("help.lang"))
 
 
 def main(args) -> int:
