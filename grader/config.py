@@ -25,6 +25,8 @@ class GraderConfig:
     ports: dict
     debug: bool
     sandbox: str = "auto"
+    # --html-report: a folder for per-learner pages and index.html (None: no HTML report)
+    html_report: Path | None = None
 
     @property
     def data_dir(self) -> Path:
@@ -106,4 +108,5 @@ def get_config(config) -> GraderConfig:
         ports={name: config.getoption(f"{name}_port") for name in ("mlflow", "mysql", "minio")},
         debug=bool(config.getoption("grader_debug")),
         sandbox=sandbox_mode,
+        html_report=out(config.getoption("html_report")),
     )
