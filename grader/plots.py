@@ -158,5 +158,5 @@ def check_rates(rows: list[dict]) -> Plot:
         ax.invert_yaxis()
         ax.set_xlabel("learners")
         ax.xaxis.get_major_locator().set_params(integer=True)
-        ax.legend(loc="lower right")
+        ax.legend(loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=3, frameon=False)
         return _render(fig, 3)
