@@ -29,7 +29,7 @@ from grader.checking import CheckFailed, Tampered
 from grader.i18n import get_lang, t
 from grader.store import artifact_key
 
-TEMPLATES = Path(__file__).resolve().parent / "templates"
+TEMPLATES = Path(__file__).resolve().parent / "html_templates"
 MARKS = {"passed": "✔", "failed": "✘", "error": "!"}
 PNG = b"\x89PNG\r\n\x1a\n"
 MAX_TEXT = 4000  # characters of an artifact shown on the page
@@ -278,6 +278,7 @@ def _fallback(env, learner: str, error: BaseException) -> str:
 
 def write(grading, results: list[report.Result], out: Path) -> list[str]:
     """Write the pages; returns lines for the terminal (where the report is, and what went wrong)."""
+    began = time.perf_counter()
     out.mkdir(parents=True, exist_ok=True)
     env = _env()
     per_learner = report.by_learner(results)
@@ -305,5 +306,6 @@ def write(grading, results: list[report.Result], out: Path) -> list[str]:
     else:
         index = first_page or ""
     (out / "index.html").write_text(index, encoding="utf-8")
-    lines.insert(0, t("html.written", path=out / "index.html", count=len(pages)))
+    lines.insert(0, t("html.written", path=out / "index.html", count=len(pages),
+                      seconds=f"{time.perf_counter() - began:.1f}"))
     return lines

@@ -480,7 +480,8 @@ MESSAGES = {
                            "ja": ("登録モデル '{model}' にタグ {key} = {expected} がある", "実際のタグ: {found}")},
 
     # -- HTML report ---------------------------------------------------------------------------------
-    "html.written": {"en": "HTML report: {path} ({count} learner page(s))", "ja": "HTML レポート: {path}（受講者ページ {count} 件）"},
+    "html.written": {"en": "HTML report: {path} ({count} learner page(s), written in {seconds} s)",
+                     "ja": "HTML レポート: {path}（受講者ページ {count} 件、作成時間 {seconds} 秒）"},
     "html.page_failed": {"en": "HTML report: the page of {learner} could not be built ({error}); the other pages and reports are written",
                          "ja": "HTML レポート: {learner} のページを作成できませんでした（{error}）。ほかのページとレポートは出力しています"},
     "html.broken": {"en": "The report of {learner} could not be built. The grades themselves are unaffected (see the terminal, the gradebook or results.json). Cause: {error}",
