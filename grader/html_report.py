@@ -194,9 +194,9 @@ def _script(grading, learner, step: str) -> dict | None:
     if not path.exists():
         return None
     s = grading.script_result(learner, step)
-    if not s.exists:
-        state = t("script.missing", script=s.script)
-    elif s.worker_lost:
+    if not s.exists:  # the checks' own messages say so; there is no output to show
+        return None
+    if s.worker_lost:
         state = t("script.worker_lost", script=s.script)
     elif s.timed_out:
         state = t("script.timed_out", script=s.script, timeout=f"{s.timeout:g}")

@@ -131,7 +131,11 @@ TOFU_PROBE = """text => {
     canvas.width = 160; canvas.height = 40;
     const g = canvas.getContext("2d");
     g.font = "28px " + getComputedStyle(document.body).fontFamily;
-    const draw = s => { g.clearRect(0, 0, 160, 40); g.fillText(s, 2, 32); return g.getImageData(0, 0, 160, 40).data.join(","); };
+    const draw = s => {
+        g.clearRect(0, 0, 160, 40);
+        g.fillText(s, 2, 32);
+        return g.getImageData(0, 0, 160, 40).data.join(",");
+    };
     return [draw(text), draw("\\u{10FFFD}".repeat(text.length))];
 }"""
 
@@ -313,3 +317,13 @@ def test_a_page_that_fails_is_replaced_and_the_others_are_written(tmp_path):
     assert 'data-broken' not in (tmp_path / "html" / "alice.html").read_text(encoding="utf-8")
     index = (tmp_path / "html" / "index.html").read_text(encoding="utf-8")
     assert 'href="alice.html"' in index and 'href="bob.html"' in index
+
+
+def test_report_folder_that_cannot_be_written_loses_no_other_report(grade_local, tmp_path):
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("a file where the report folder should go")
+    graded = grade_local("-k", "test_step1 and server", "--lang", "en", "--html-report", str(blocker),
+                         submission=ROOT / "solutions")
+    assert graded.statuses() == {"step1.server": "passed"}, graded.output[-3000:]  # results.json is written
+    assert "could not be built" in graded.output and "not-a-folder" in graded.output, graded.output[-3000:]
+    assert not GRADER_TRACEBACK.search(graded.output) and "INTERNALERROR" not in graded.output, graded.output
