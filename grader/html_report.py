@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import base64
 import datetime
+import functools
 import importlib.util
 import json
 import math
@@ -50,6 +51,7 @@ def page_name(learner: str) -> str:
 
 
 # -- what the scripts left in the stack ----------------------------------------------------------------
+@functools.lru_cache(maxsize=None)
 def _checks_module(rootdir: Path, step: str):
     """The step's check module, for the expected values the checks themselves compare against."""
     path = rootdir / "checks" / f"test_{step}.py"

@@ -44,13 +44,19 @@ def _label(text: str) -> str:
 def _render(fig: Figure, series: int) -> Plot:
     buf = io.BytesIO()
     with matplotlib.rc_context(_RC):
-        fig.savefig(buf, format="svg", bbox_inches="tight", metadata={"Date": None})
+        fig.savefig(buf, format="svg", metadata={"Date": None})
     return Plot("data:image/svg+xml;base64," + base64.b64encode(buf.getvalue()).decode("ascii"), series)
 
 
-def _figure(width: float = 6.4, height: float = 3.4):
+def _figure(width: float = 6.4, height: float = 3.4, labels=(), top_legend: bool = False):
+    """A figure with one axes. Margins are fixed from the longest y tick label instead of a layout
+    engine: constrained layout draws every figure twice, and figures are most of a report's cost."""
+    longest = max((len(str(x)) for x in labels), default=4)
+    left = min(0.55, (0.55 + 0.068 * longest) / width)  # inches: axis label + tick labels at font size 9
     with matplotlib.rc_context(_RC):
-        fig = Figure(figsize=(width, height), layout="constrained")
+        fig = Figure(figsize=(width, height))
+        fig.subplots_adjust(left=left, right=0.97, bottom=0.5 / height + 0.02,
+                            top=1 - (0.45 if top_legend else 0.15) / height)
         ax = fig.add_subplot()
     return fig, ax
 
@@ -86,7 +92,7 @@ def timeline(bars: list[dict]) -> Plot:
     known = [t for b in bars for t in (b["start"], b["end"]) if t is not None]
     last = max(known) if known else origin
     with matplotlib.rc_context(_RC):
-        fig, ax = _figure(height=0.55 * len(bars) + 1.0)
+        fig, ax = _figure(height=0.55 * len(bars) + 1.0, labels=[b["name"] for b in bars])
         labels = []
         for n, bar in enumerate(bars):
             start = ((bar["start"] if bar["start"] is not None else origin) - origin) / 1000
@@ -147,7 +153,7 @@ def score_histogram(scores: list[float], top: float) -> Plot:
 def check_rates(rows: list[dict]) -> Plot:
     """Class overview: per check, learners passed / failed / not graded (error), most failed on top."""
     with matplotlib.rc_context(_RC):
-        fig, ax = _figure(height=0.22 * len(rows) + 1.2)
+        fig, ax = _figure(height=0.22 * len(rows) + 1.3, labels=[r["id"] for r in rows], top_legend=True)
         ys = range(len(rows))
         left = [0] * len(rows)
         for n, (key, color) in enumerate((("passed", COLORS[2]), ("failed", COLORS[1]), ("error", "#bcbd22"))):
