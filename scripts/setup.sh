@@ -4,7 +4,7 @@
 #   bash scripts/setup.sh              grader + local stack (MariaDB, bubblewrap, MinIO)
 #   bash scripts/setup.sh --no-stack   grader only (grade with --stack embedded or docker)
 #   bash scripts/setup.sh --with-browser  also Chromium, Japanese fonts and Playwright: the suite's own tests of
-#                                      the HTML report drive a real browser (implied when CI=true)
+#                                      the HTML report drive a real browser (.ci/run passes it)
 # PYTHON=/path/to/python3 picks the interpreter .venv is built from (default: python3, Python >= 3.10).
 # What apt-get, pip and go print goes to .setup.log; the terminal shows a few progress lines.
 # Afterwards: .venv/bin/python -m pytest, or `. .venv/bin/activate` once per terminal, then pytest.
@@ -13,7 +13,6 @@ cd "$(dirname "$0")/.."
 ROOT="$PWD"
 WITH_STACK=1
 WITH_BROWSER=0
-if [ "${CI:-}" = "true" ]; then WITH_BROWSER=1; fi
 for arg in "$@"; do
   case "$arg" in
     --no-stack) WITH_STACK=0 ;;

@@ -40,7 +40,7 @@ def require_browser() -> str:
     if missing:
         message = "the browser tests need " + " and ".join(missing)
         if IN_CI:
-            pytest.fail(message + " (CI=true: scripts/setup.sh installs both)")
+            pytest.fail(message + " (CI=true: bash scripts/setup.sh --with-browser installs both)")
         pytest.skip(message)
     return CHROMIUM
 
