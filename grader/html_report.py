@@ -278,9 +278,10 @@ def _fallback(env, learner: str, error: BaseException) -> str:
         learner=learner, lang=get_lang(), error=f"{type(error).__name__}: {error}")
 
 
-def write(grading, results: list[report.Result], out: Path) -> list[str]:
-    """Write the pages; returns lines for the terminal (where the report is, and what went wrong)."""
-    began = time.perf_counter()
+def write(grading, results: list[report.Result], out: Path, began: float | None = None) -> list[str]:
+    """Write the pages; returns lines for the terminal (where the report is, and what went wrong).
+    ``began``: when the caller started on the report (``time.perf_counter()``), imports included."""
+    began = time.perf_counter() if began is None else began
     out.mkdir(parents=True, exist_ok=True)
     env = _env()
     per_learner = report.by_learner(results)

@@ -427,10 +427,13 @@ def pytest_sessionfinish(session, exitstatus):
         report.write_gradebook(cfg.gradebook, report.gradebook_rows(results))
     if cfg.html_report:
         # Last, while the stack is still up (it stops at unconfigure): the pages read what scripts logged.
-        from grader import html_report
+        import time
 
+        began = time.perf_counter()
         try:
-            config.stash[_HTML_LINES] = html_report.write(grading, results, cfg.html_report)
+            from grader import html_report
+
+            config.stash[_HTML_LINES] = html_report.write(grading, results, cfg.html_report, began)
         except Exception as e:  # never lose the other reports, never show the grader's traceback
             config.stash[_HTML_LINES] = [t("html.page_failed", learner=str(cfg.html_report),
                                            error=f"{type(e).__name__}: {e}")]
