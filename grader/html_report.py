@@ -36,6 +36,7 @@ PNG = b"\x89PNG\r\n\x1a\n"
 MAX_TEXT = 4000  # characters of an artifact shown on the page
 MAX_IMAGE = 2 * 1024 * 1024  # bytes of an image inlined in the page
 OUTPUT_LINES = 20
+MAX_RUNS = 12  # runs drawn per figure: a script that starts thousands must not stall the report
 
 
 def _env() -> jinja2.Environment:
@@ -128,6 +129,7 @@ def _step4(outcome, expected) -> dict:
     if parent:
         runs += [r for r in outcome.runs() if r.parent_id == parent.run_id]
     runs += [r for r in outcome.runs() if r.name in expected.CHILDREN and r not in runs]
+    runs = runs[:MAX_RUNS]
     if not runs:
         raise CheckFailed("html.no_run", name=expected.PARENT, count=len(parents))
     bars = [{"name": r.name or r.run_id, "role": "parent" if r is parent else "child",
@@ -153,7 +155,7 @@ def _child_label(run) -> str:
 
 def _step5(outcome, expected) -> dict:
     top = _one(outcome, "sweep")
-    kids = [r for r in outcome.runs() if r.parent_id == top.run_id and r.lifecycle_stage == "active"]
+    kids = [r for r in outcome.runs() if r.parent_id == top.run_id and r.lifecycle_stage == "active"][:MAX_RUNS]
     if not kids:
         raise CheckFailed("html.no_children", name="sweep")
     children = [{"label": _child_label(k), "name": k.name, "run_id": k.run_id,

@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import io
 import math
+import re
 
 import matplotlib
 from matplotlib.figure import Figure
@@ -36,8 +37,10 @@ class Plot:
 
 
 def _label(text: str) -> str:
-    # matplotlib hides legend entries whose label starts with "_"; a learner's name is shown as it is.
-    text = str(text)
+    """A learner's run name as a label: control characters (not allowed in SVG) replaced, long names cut,
+    and a leading "_" kept visible (matplotlib hides legend entries whose label starts with it)."""
+    text = re.sub(r"[\x00-\x1f\x7f]", "?", str(text))
+    text = text if len(text) <= 48 else text[:47] + "…"
     return " " + text if text.startswith("_") else text
 
 
