@@ -52,6 +52,10 @@ def page_name(learner: str) -> str:
 
 
 # -- what the scripts left in the stack ----------------------------------------------------------------
+class NoFigure(Exception):
+    """Nothing to draw for a step; the text says why (the checks themselves say what was expected)."""
+
+
 @functools.lru_cache(maxsize=None)
 def _checks_module(rootdir: Path, step: str):
     """The step's check module, for the expected values the checks themselves compare against."""
@@ -65,7 +69,7 @@ def _checks_module(rootdir: Path, step: str):
 def _one(outcome, name: str):
     found = outcome.runs_named(name)
     if len(found) != 1:
-        raise CheckFailed("html.no_run", name=name, count=len(found))
+        raise NoFigure(t("html.no_run", name=name, count=len(found)))
     return found[0]
 
 
@@ -131,7 +135,7 @@ def _step4(outcome, expected) -> dict:
     runs += [r for r in outcome.runs() if r.name in expected.CHILDREN and r not in runs]
     runs = runs[:MAX_RUNS]
     if not runs:
-        raise CheckFailed("html.no_run", name=expected.PARENT, count=len(parents))
+        raise NoFigure(t("html.no_run", name=expected.PARENT, count=len(parents)))
     bars = [{"name": r.name or r.run_id, "role": "parent" if r is parent else "child",
              "start": r.start_time, "end": r.end_time,
              "nested": parent is not None and r.parent_id == parent.run_id,
@@ -157,7 +161,7 @@ def _step5(outcome, expected) -> dict:
     top = _one(outcome, "sweep")
     kids = [r for r in outcome.runs() if r.parent_id == top.run_id and r.lifecycle_stage == "active"][:MAX_RUNS]
     if not kids:
-        raise CheckFailed("html.no_children", name="sweep")
+        raise NoFigure(t("html.no_children", name="sweep"))
     children = [{"label": _child_label(k), "name": k.name, "run_id": k.run_id,
                  "alpha": k.params.get("alpha"), "train": sorted(k.metrics.get("train_rmse", [])), "val": _val(k),
                  "best": k.tags.get("best") == "true"} for k in kids]
@@ -182,9 +186,11 @@ def _figure(grading, learner, step: str, expected) -> tuple[dict | None, str | N
         return None, t("html.not_run")
     try:
         if not outcome.script.exists:
-            return None, t("script.missing", script=outcome.script.script)
+            return None, CheckFailed("script.missing", script=outcome.script.script).render()
         outcome.experiment()
         return FIGURES[step](outcome, expected), None
+    except NoFigure as e:
+        return None, str(e)
     except CheckFailed as e:
         return None, e.render()
     except Tampered as e:
