@@ -179,12 +179,15 @@ def _step5(outcome, expected) -> dict:
 FIGURES = {"step2": _step2, "step3": _step3, "step4": _step4, "step5": _step5}
 
 
-def _figure(grading, learner, step: str, expected) -> tuple[dict | None, str | None]:
-    """(figure data, None) or (None, why there is no figure)."""
-    outcome = grading.graded_outcome(learner, step)
-    if outcome is None:
-        return None, t("html.not_run")
+def _figure(grading, learner, step: str, expected, broken: dict) -> tuple[dict | None, str | None]:
+    """(figure data, None) or (None, why there is no figure). ``broken`` remembers a stack service that
+    could not be read, so the other pages do not wait on it again."""
+    if broken:
+        return None, broken["note"]
     try:
+        outcome = grading.graded_outcome(learner, step)
+        if outcome is None:
+            return None, t("html.not_run")
         if not outcome.script.exists:
             return None, CheckFailed("script.missing", script=outcome.script.script).render()
         outcome.experiment()
@@ -196,7 +199,13 @@ def _figure(grading, learner, step: str, expected) -> tuple[dict | None, str | N
     except Tampered as e:
         return None, e.describe()
     except Exception as e:  # the stack went away, or something odd: said on the page, never raised
-        return None, t("html.unreadable", error=f"{type(e).__name__}: {str(e).splitlines()[0][:300] if str(e) else ''}")
+        from grader.plugin import _infra_service
+
+        text = str(e).splitlines()[0][:300] if str(e) else ""
+        note = t("html.unreadable", error=f"{type(e).__name__}: {text}")
+        if _infra_service(e) is not None:  # a service is down: the other pages need not wait on it again
+            broken["note"] = note
+        return None, note
 
 
 def _script(grading, learner, step: str) -> dict | None:
@@ -224,7 +233,8 @@ def _detail(result: report.Result) -> str:
     return textwrap.dedent(body).strip("\n")
 
 
-def learner_context(grading, learner, checks: dict[str, report.Result]) -> dict:
+def learner_context(grading, learner, checks: dict[str, report.Result], broken: dict | None = None) -> dict:
+    broken = {} if broken is None else broken
     steps = []
     per_step = report.step_points(checks)
     for step in catalog.STEPS:
@@ -233,7 +243,7 @@ def learner_context(grading, learner, checks: dict[str, report.Result]) -> dict:
                 for c in catalog.CHECKS if c.step == step]
         figure, note = None, None
         if step in FIGURES and any(r["status"] for r in rows):
-            figure, note = _figure(grading, learner, step, _checks_module(grading.cfg.rootdir, step))
+            figure, note = _figure(grading, learner, step, _checks_module(grading.cfg.rootdir, step), broken)
         got, top = per_step.get(step, (0.0, 0.0))
         steps.append({"step": step, "heading": t(f"html.{step}"), "checks": rows, "got": got, "top": top,
                       "graded": any(r["status"] for r in rows), "figure": figure, "note": note,
@@ -293,12 +303,12 @@ def write(grading, results: list[report.Result], out: Path, began: float | None 
     out.mkdir(parents=True, exist_ok=True)
     env = _env()
     per_learner = report.by_learner(results)
-    pages, problems, lines = {}, {}, []
+    pages, problems, lines, broken = {}, {}, [], {}
     first_page = None
     for learner in grading.learners:
         try:
             html = env.get_template("learner.html.j2").render(
-                **learner_context(grading, learner, per_learner.get(learner.id, {})),
+                **learner_context(grading, learner, per_learner.get(learner.id, {}), broken),
                 overview="index.html" if grading.cfg.submissions else None)
         except Exception as e:  # one learner's page must never cost the others theirs
             problems[learner.id] = f"{type(e).__name__}: {e}"
