@@ -328,3 +328,16 @@ def test_report_folder_that_cannot_be_written_loses_no_other_report(grade_local,
     assert graded.statuses() == {"step1.server": "passed"}, graded.output[-3000:]  # results.json is written
     assert "could not be built" in graded.output and "not-a-folder" in graded.output, graded.output[-3000:]
     assert not GRADER_TRACEBACK.search(graded.output) and "INTERNALERROR" not in graded.output, graded.output
+
+
+def test_no_stack_gives_a_page_of_errors_not_of_failures(tmp_path):
+    """The stack never came up: every check is `!`, the page says so, and no script is run for the figures."""
+    out = tmp_path / "html"
+    graded = grade(tmp_path, "--stack", "external", "-k", "test_step2", "--lang", "en", "--html-report", str(out),
+                   submission=ROOT / "solutions")
+    assert set(graded.statuses().values()) == {"error"}, graded.output[-3000:]
+    page = (out / "index.html").read_text(encoding="utf-8")
+    assert "7 check(s) marked ! were not graded" in page
+    assert page.count('data-status="error"') == 7 and 'data-status="failed"' not in page
+    assert "this step&#39;s script was not run in this grading run" in page
+    assert "<figure" not in page
