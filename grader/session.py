@@ -258,7 +258,12 @@ class GradingSession:
                 result = ScriptResult(script=str(script), exists=True, returncode=None, worker_lost=True)
             else:
                 started.touch()
-                result = self._run(learner, step)
+                try:
+                    result = self._run(learner, step)
+                except BaseException:
+                    # The stack failed before or while the script ran: that is no worker lost with it.
+                    started.unlink(missing_ok=True)
+                    raise
             path.write_text(json.dumps(result.to_dict()))
             return result
 
