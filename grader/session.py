@@ -260,7 +260,7 @@ class GradingSession:
                 started.touch()
                 try:
                     result = self._run(learner, step)
-                except BaseException:
+                except Exception:
                     # The stack failed before or while the script ran: that is no worker lost with it.
                     started.unlink(missing_ok=True)
                     raise
