@@ -1,15 +1,19 @@
 """Grader benchmarks. Prints one JSON object on stdout (progress goes to stderr).
 
-    python bench/bench.py                  # everything (a few minutes on 2 cores)
+    python bench/bench.py                  # cold, overhead and batch (a few minutes on 2 cores)
     python bench/bench.py --only cold      # cold start of the local and embedded stacks
     python bench/bench.py --only overhead  # grading overhead on a warm stack
     python bench/bench.py --only batch --learners 20
+    python bench/bench.py --only html --learners 20   # cost of --html-report on a class
 
 - cold start: from nothing to a ready stack (MLflow /health 200), per backend.
 - overhead: wall time of grading ``solutions/`` on a warm stack divided by the scripts' own wall time.
 - batch: ``--submissions`` of N learners on one warm stack, serial, ``-n 1`` and ``-n 2``
   (pytest-xdist), with the per-check verdicts compared.
-Targets (issues 5 and 8): overhead ratio <= 1.15 (sandbox and access control on), local cold start <= 20 s, batch speed-up >= 1.7.
+- html: the same class graded with ``-n 2`` with and without ``--html-report``, alternating, ``--repeat``
+  times each; the added wall time, and the report's own writing time as the grader prints it.
+Targets (issues 5, 8 and 11): overhead ratio <= 1.15 (sandbox and access control on), local cold start <= 20 s,
+batch speed-up >= 1.7, ``--html-report`` adds <= 5 % to the class grading time.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -29,7 +34,7 @@ sys.path.insert(0, str(ROOT))
 
 from grader.stack import make_backend  # noqa: E402
 
-TARGETS = {"overhead_ratio": 1.15, "local_cold_start_s": 20.0, "batch_speedup": 1.7}
+TARGETS = {"overhead_ratio": 1.15, "local_cold_start_s": 20.0, "batch_speedup": 1.7, "html_added": 0.05}
 
 
 def log(*args):
@@ -118,9 +123,30 @@ def batch(stack_file: Path, work: Path, learners: int) -> dict:
     return result
 
 
+def html_cost(stack_file: Path, work: Path, learners: int, repeat: int) -> dict:
+    """The class graded with -n 2, without and with --html-report (alternating, so drift hits both)."""
+    klass = make_class(work / "class-html", learners)
+    plain, with_html, writing = [], [], []
+    for i in range(repeat):
+        wall, _ = grade(stack_file, work / f"html-plain{i}", f"--submissions={klass}", "-n", "2")
+        plain.append(wall)
+        wall, proc = grade(stack_file, work / f"html-grades{i}", f"--submissions={klass}", "-n", "2",
+                           "--lang", "en", "--html-report", str(work / f"html{i}"))
+        with_html.append(wall)
+        found = re.search(r"HTML report: .*written in ([0-9.]+) s\)", proc.stdout)
+        assert found and (work / f"html{i}" / "index.html").is_file(), proc.stdout[-2000:]
+        writing.append(float(found.group(1)))
+        log(f"html: without {plain[-1]:.2f} s, with {wall:.2f} s (writing the pages {writing[-1]:.1f} s)")
+    best_plain, best_html = min(plain), min(with_html)
+    return {"learners": learners, "without_s": [round(x, 2) for x in plain],
+            "with_s": [round(x, 2) for x in with_html], "writing_s": writing,
+            "added": round(best_html / best_plain - 1, 3),
+            "writing_share": round(sorted(writing)[len(writing) // 2] / best_html, 3)}
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--only", choices=("cold", "overhead", "batch"), action="append")
+    parser.add_argument("--only", choices=("cold", "overhead", "batch", "html"), action="append")
     parser.add_argument("--learners", type=int, default=20)
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
@@ -128,7 +154,7 @@ def main() -> int:
     out = {"machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0]}, "targets": TARGETS}
     if "cold" in parts:
         out["cold_start"] = {b: cold_start(b, args.repeat) for b in ("local", "embedded")}
-    if parts & {"overhead", "batch"}:
+    if parts & {"overhead", "batch", "html"}:
         work = Path(tempfile.mkdtemp(prefix="handson-bench-"))
         stack = make_backend("local")
         info = stack.start()
@@ -140,6 +166,8 @@ def main() -> int:
                 out["overhead"] = overhead(stack_file, work, args.repeat)
             if "batch" in parts:
                 out["batch"] = batch(stack_file, work, args.learners)
+            if "html" in parts:
+                out["html"] = html_cost(stack_file, work, args.learners, args.repeat)
         finally:
             stack.stop()
             shutil.rmtree(work, ignore_errors=True)
@@ -150,6 +178,8 @@ def main() -> int:
         met["overhead_ratio"] = out["overhead"]["ratio"] <= TARGETS["overhead_ratio"]
     if "batch" in out:
         met["batch_speedup"] = out["batch"]["speedup"] >= TARGETS["batch_speedup"]
+    if "html" in out:
+        met["html_added"] = out["html"]["added"] <= TARGETS["html_added"]
     out["met"] = met
     print(json.dumps(out, indent=2))
     return 0

@@ -6,6 +6,8 @@ from grader.checking import expect, shown
 from grader.plugin import check
 
 RUN = "SampleB"
+TEXT = "Hello world"
+JSON = {"var1": 1.0, "var2": "fugafuga"}
 
 
 @check("step3.run")
@@ -18,14 +20,14 @@ def test_text(step):
     run = step.run_named(RUN)
     text = step.artifact(run, "file1.txt").decode("utf-8", "replace")
     # print("Hello world", file=f) ends in a newline: still the text Hello world.
-    expect(text.removesuffix("\n").removesuffix("\r") == "Hello world", "artifact.text", path="file1.txt",
-           expected=shown("Hello world"), found=shown(text[:200]))
+    expect(text.removesuffix("\n").removesuffix("\r") == TEXT, "artifact.text", path="file1.txt",
+           expected=shown(TEXT), found=shown(text[:200]))
 
 
 @check("step3.json")
 def test_json(step):
     run = step.run_named(RUN)
-    wanted = {"var1": 1.0, "var2": "fugafuga"}
+    wanted = JSON
     found = step.json_artifact(run, "file2.json")
     if found == wanted and isinstance(found, dict):
         for key, value in wanted.items():

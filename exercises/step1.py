@@ -3,8 +3,8 @@
 Goal / 目標:
   Create an experiment named by HANDSON_EXPERIMENT, tagged purpose=handson; then try to create it
   again and print the error code MLflow answers with.
-  HANDSON_EXPERIMENT の名前で実験を作り、タグ purpose=handson を付けます。同じ名前でもう一度作ろうとして、
-  MLflow が返すエラーコードを表示します。
+  環境変数 HANDSON_EXPERIMENT が示す名前で実験を作り、タグ purpose=handson を付けます。続けて同じ名前で
+  もう一度作ろうとし、MLflow が返すエラーコードを表示します。
 
 Grade / 採点:  pytest -k step1
 """
@@ -27,6 +27,6 @@ print(f"experiment name: {experiment_name}")
 
 # TODO 2: create the same experiment again. MLflow refuses: catch the MlflowException `e`
 #         and print(e.error_code).
-#         同じ実験をもう一度作成してください。MLflow は拒否するので、MlflowException `e` を捕まえて
-#         print(e.error_code) してください。
+#         同じ実験をもう一度作成してください。MLflow は拒否するので、MlflowException を `e` として捕まえて、
+#         print(e.error_code) で出力してください。
 #   API: try: ... except MlflowException as e: ...

@@ -1,12 +1,12 @@
 """Step 3 — artifacts in object storage (アーティファクトとオブジェクトストレージ).
 
 Goal / 目標:
-  In experiment HANDSON_EXPERIMENT, one run named SampleB with three artifacts:
+  In the experiment named by the environment variable HANDSON_EXPERIMENT, one run named SampleB with three artifacts:
     file1.txt   the text "Hello world"
     file2.json  the dict {"var1": 1.0, "var2": "fugafuga"}
     sample.png  the file data/sample.png, uploaded as it is
   They travel through the tracking server into the MinIO bucket: look for them there afterwards.
-  実験 HANDSON_EXPERIMENT に SampleB という run を作り、3 つのアーティファクトを記録します。
+  環境変数 HANDSON_EXPERIMENT が示す名前の実験に SampleB という名前の run を作り、3 つのアーティファクトを記録します。
   ファイルはトラッキングサーバ経由で MinIO のバケットに保存されます。後でバケットの中も確認しましょう。
 
 Grade / 採点:  pytest -k step3

@@ -1,10 +1,10 @@
 """Step 4 — nested runs (run の入れ子).
 
 Goal / 目標:
-  In experiment HANDSON_EXPERIMENT, a run ParentRun with two child runs ChildRun1 and ChildRun2.
+  In the experiment named by the environment variable HANDSON_EXPERIMENT, a run ParentRun with two child runs ChildRun1 and ChildRun2.
   Child N logs param child_index = N and a metric score at step 0.
-  実験 HANDSON_EXPERIMENT に親 run ParentRun と、その子 run ChildRun1・ChildRun2 を作ります。
-  子 run N はパラメータ child_index = N と、ステップ 0 のメトリクス score を記録します。
+  環境変数 HANDSON_EXPERIMENT が示す名前の実験に、親 run ParentRun と、その子 run ChildRun1・ChildRun2 を作ります。
+  子 run N はパラメータ child_index = N と、step 0 のメトリクス score を記録します。
 
 Grade / 採点:  pytest -k step4
 """

@@ -1,18 +1,19 @@
 """Step 5 — capstone (動作確認課題): a hyper-parameter sweep and the model registry.
 
 Goal / 目標:
-  Train SGDRegressor for alpha in (0.001, 0.01, 0.1). Track it all in experiment HANDSON_EXPERIMENT:
+  Train SGDRegressor for alpha in (0.001, 0.01, 0.1). Track it all in the experiment named by
+  the environment variable HANDSON_EXPERIMENT:
     - a parent run named "sweep"; one nested child run "alpha=<value>" per alpha, param alpha
     - in each child: train_rmse at every epoch (step = epoch, 10 epochs), val_rmse at the end,
       and the model (mlflow.sklearn.log_model)
-    - tag the child with the lowest val_rmse best = true
-    - register that child's model under the name HANDSON_MODEL_NAME (it becomes version 1)
-  alpha ごとに SGDRegressor を学習し、実験 HANDSON_EXPERIMENT に記録します:
+    - tag the child with the lowest val_rmse best = 'true' (the lowercase string)
+    - register that child's model under the name in the environment variable HANDSON_MODEL_NAME (it becomes version 1)
+  alpha ごとに SGDRegressor を学習し、環境変数 HANDSON_EXPERIMENT が示す名前の実験に次のように記録します。
     - 親 run "sweep" と、alpha ごとの子 run "alpha=<値>"（パラメータ alpha）
-    - 各子 run で、エポックごとの train_rmse（step = エポック、10 エポック）、最後に val_rmse、
+    - 各子 run で、エポックごとの train_rmse（step = エポック番号、10 エポック）、最後に val_rmse、
       そしてモデル（mlflow.sklearn.log_model）
-    - val_rmse が最小の子 run にタグ best = true
-    - そのモデルを HANDSON_MODEL_NAME という名前で登録（バージョン 1 になります）
+    - val_rmse が最小の子 run にタグ best = 'true'（小文字の文字列）
+    - そのモデルを、環境変数 HANDSON_MODEL_NAME が示す名前で登録（登録モデルのバージョン 1 になります）
 
 Grade / 採点:  pytest -k step5
 """

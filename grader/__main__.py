@@ -1,4 +1,5 @@
-"""``python -m grader``: start/stop/look inside a grading stack, merge shard gradebooks, export the learner release."""
+"""``python -m grader``: start/stop/look inside a grading stack, merge shard gradebooks, export the learner release,
+practice drills."""
 
 from __future__ import annotations
 
@@ -129,45 +130,58 @@ def _export(args) -> int:
     return 0
 
 
+def _lang_of(argv: list[str]) -> str | None:
+    """``--lang`` from the command line before parsing it, so that ``--help`` speaks that language too."""
+    for i, arg in enumerate(argv):
+        if arg.startswith("--lang="):
+            return arg.split("=", 1)[1]
+        if arg == "--lang" and i + 1 < len(argv):
+            return argv[i + 1]
+    return os.environ.get("HANDSON_LANG")
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m grader", description="MLflow hands-on grader tools")
-    parser.add_argument("--lang", choices=("en", "ja"), default=None)
+    set_lang(_lang_of(sys.argv[1:] if argv is None else argv))
+    parser = argparse.ArgumentParser(prog="python -m grader", description=t("help.description"))
+    parser.add_argument("--lang", choices=("en", "ja"), default=None, help=t("help.lang"))
     sub = parser.add_subparsers(dest="command", required=True)
 
-    stack = sub.add_parser("stack", help="start, stop or look inside a grading stack")
+    stack = sub.add_parser("stack", help=t("help.stack"))
     stack_sub = stack.add_subparsers(dest="action", required=True)
-    up = stack_sub.add_parser("up", help="start a stack, record it, keep it up until Ctrl-C")
-    up.add_argument("--backend", choices=("local", "docker", "embedded"), default=None)
-    up.add_argument("--timeout", type=float, default=180.0, help="seconds each service may take to start")
-    up.add_argument("--compose-file", action="append", default=None, metavar="PATH",
-                    help="compose file for --backend docker, repeatable like `docker compose -f` "
-                         "(default: docker-compose.yml)")
+    up = stack_sub.add_parser("up", help=t("help.stack_up"))
+    up.add_argument("--backend", choices=("local", "docker", "embedded"), default=None, help=t("help.backend"))
+    up.add_argument("--timeout", type=float, default=180.0, help=t("help.timeout"))
+    up.add_argument("--compose-file", action="append", default=None, metavar="PATH", help=t("help.compose_file"))
     up.add_argument("--access-control", action="store_true",
-                    help="turn on MLflow's access control (one MLflow user per learner; for class grading)")
+                    help=t("help.access_control"))
     for name in ("mlflow", "mysql", "minio"):
-        up.add_argument(f"--{name}-port", type=int, default=None)
-    stack_sub.add_parser("down", help="stop the recorded stack")
-    stack_sub.add_parser("info", help="print the recorded stack's addresses and read-only accounts")
-    sql = stack_sub.add_parser("sql", help="run one SQL statement (or open a prompt) with the read-only account")
-    sql.add_argument("statement", nargs="*", help='e.g. "SHOW TABLES"; without it, a sql> prompt')
-    ls = stack_sub.add_parser("ls", help="list the artifact objects (key, size) under PREFIX")
-    ls.add_argument("prefix", nargs="?", default="", help="key prefix, e.g. <experiment_id>/<run_id>/")
+        up.add_argument(f"--{name}-port", type=int, default=None, metavar="PORT", help=t("help.port", name=name))
+    stack_sub.add_parser("down", help=t("help.stack_down"))
+    stack_sub.add_parser("info", help=t("help.stack_info"))
+    sql = stack_sub.add_parser("sql", help=t("help.stack_sql"))
+    sql.add_argument("statement", nargs="*", help=t("help.statement"))
+    ls = stack_sub.add_parser("ls", help=t("help.stack_ls"))
+    ls.add_argument("prefix", nargs="?", default="", help=t("help.prefix"))
 
-    merge = sub.add_parser("merge", help="merge shard gradebooks into one")
-    merge.add_argument("inputs", nargs="+", help="gradebook CSV files")
-    merge.add_argument("-o", "--output", required=True)
+    merge = sub.add_parser("merge", help=t("help.merge"))
+    merge.add_argument("inputs", nargs="+", help=t("help.merge_inputs"))
+    merge.add_argument("-o", "--output", required=True, help=t("help.merge_output"))
 
-    cls = sub.add_parser("classroom", help="print the GitHub Classroom workflow (points from the catalogue)")
-    cls.add_argument("--write", action="store_true", help="write it to .github/workflows/classroom.yml")
-    ver = sub.add_parser("verdict", help="exit 0 if CHECK passed in a results.json (for Classroom steps)")
+    cls = sub.add_parser("classroom", help=t("help.classroom"))
+    cls.add_argument("--write", action="store_true", help=t("help.classroom_write"))
+    ver = sub.add_parser("verdict", help=t("help.verdict"))
     ver.add_argument("results_json")
     ver.add_argument("check")
 
-    exp = sub.add_parser("export", help="write the learner-facing repository (no solutions, no hidden checks)")
+    exp = sub.add_parser("export", help=t("help.export"))
     exp.add_argument("dest")
 
+    from grader.practice import cli as practice_cli
+
+    practice_cli.add_parser(sub)
+
     args = parser.parse_args(argv)
-    set_lang(args.lang)
+    set_lang(args.lang or _lang_of([]))
     if args.command == "stack" and args.action == "up":
         from grader.stack import external
 
@@ -187,6 +201,8 @@ def main(argv: list[str] | None = None) -> int:
         return peek.main(args.action, args)
     if args.command == "stack":
         return _stack_down(args)
+    if args.command == "practice":
+        return practice_cli.main(args)
     if args.command == "merge":
         return _merge(args)
     if args.command == "classroom":

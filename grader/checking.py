@@ -24,10 +24,26 @@ class CheckFailed(Exception):
         self.values = values
         super().__init__(key)
 
+    def parts(self) -> tuple[str, ...]:
+        """(expected, found) in the learner's language, values rendered by ``fmt``."""
+        from grader.i18n import t_parts
+
+        return t_parts(self.key, **{k: fmt(v) for k, v in self.values.items()})
+
     def render(self) -> str:
+        """An "expected" line and a "found" line (continuation lines indented under their label)."""
         from grader.i18n import t
 
-        return t(self.key, **{k: fmt(v) for k, v in self.values.items()})
+        parts = self.parts()
+        if len(parts) != 2:
+            return "\n".join(parts)
+        return "\n".join(labelled(t(label), text) for label, text in zip(("label.expected", "label.found"), parts))
+
+
+def labelled(label: str, text: str) -> str:
+    """``label`` then ``text``; further lines of ``text`` start under the text, not under the label."""
+    pad = " " * (len(label) + sum(1 for ch in label if ord(ch) > 0x2E80))
+    return label + text.replace("\n", "\n" + pad)
 
 
 class Tampered(Exception):
@@ -168,10 +184,11 @@ class StepOutcome:
         return versions
 
     def experiment(self, active_only: bool = False) -> Experiment:
-        found = self.experiments()
-        if active_only:
-            found = [e for e in found if e.lifecycle_stage == "active"]
+        every = self.experiments()
+        found = [e for e in every if e.lifecycle_stage == "active"] if active_only else every
         if len(found) != 1:
+            if every and not found:
+                fail("experiment.deleted", name=self.experiment_name)
             others = self.other_experiments()
             if not found and not others and self.script.exists and not self.script.ok:
                 fail("experiment.script_stopped", name=self.experiment_name)

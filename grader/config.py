@@ -27,6 +27,8 @@ class GraderConfig:
     sandbox: str = "auto"
     # Compose files for the docker backend, in `docker compose -f` order; empty: docker-compose.yml.
     compose_files: tuple[Path, ...] = ()
+    # --html-report: a folder for per-learner pages and index.html (None: no HTML report)
+    html_report: Path | None = None
 
     @property
     def data_dir(self) -> Path:
@@ -123,4 +125,5 @@ def get_config(config) -> GraderConfig:
         debug=bool(config.getoption("grader_debug")),
         sandbox=sandbox_mode,
         compose_files=compose_files(config, rootdir, invocation),
+        html_report=out(config.getoption("html_report")),
     )

@@ -1,6 +1,7 @@
 """``python -m grader export DIR``: the learner-facing repository.
 
-Leaves out the instructor side — ``solutions/``, the suite's own ``tests/``, ``bench/``, ``.ci/`` — and
+Leaves out the instructor side — ``solutions/``, the suite's own ``tests/``, ``bench/``, ``.ci/``, the practice
+drills' reference solutions — and
 every check the catalogue marks hidden: its function in ``checks/``, its catalogue entry, its
 messages. The Classroom workflow is regenerated for the visible checks. The release's ``README.md`` is
 the learner README (``grader/templates/README.learner.md``, with the table of visible checks filled in),
@@ -18,6 +19,9 @@ from pathlib import Path
 from grader import catalog, classroom
 
 INSTRUCTOR_ONLY = ("solutions", "tests", "bench", ".ci", ".git")
+# The practice drills' reference solutions (and the faulty variants made from them) stay on the instructor side.
+PRACTICE_DRILLS = Path("grader/practice/drills")
+PRACTICE_INSTRUCTOR_ONLY = ("SOLUTION", "FAULTS")
 LEARNER_README = Path("grader/templates/README.learner.md")
 CHECKS_MARKER = "<!-- export: the table of checks is generated here from the check catalogue -->"
 
@@ -40,6 +44,17 @@ def _strip_check_functions(source: str, hidden: set[str]) -> str:
                 if (isinstance(deco, ast.Call) and getattr(deco.func, "id", "") == "check"
                         and deco.args and getattr(deco.args[0], "value", None) in hidden):
                     drop.append((deco.lineno, node.end_lineno))
+    lines = source.splitlines(keepends=True)
+    for start, end in sorted(drop, reverse=True):
+        del lines[start - 1:end]
+    return "".join(lines)
+
+
+def strip_assignments(source: str, names) -> str:
+    """``source`` without its top-level assignments to ``names`` (the whole statement, however many lines)."""
+    tree = ast.parse(source)
+    drop = [(node.lineno, node.end_lineno) for node in tree.body if isinstance(node, ast.Assign)
+            and any(isinstance(target, ast.Name) and target.id in names for target in node.targets)]
     lines = source.splitlines(keepends=True)
     for start, end in sorted(drop, reverse=True):
         del lines[start - 1:end]
@@ -90,6 +105,9 @@ def export(root: Path, dest: Path) -> Path:
         target = dest / rel
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(path, target)
+    for module in (dest / PRACTICE_DRILLS).glob("*.py"):
+        module.write_text(strip_assignments(module.read_text(encoding="utf-8"), PRACTICE_INSTRUCTOR_ONLY),
+                          encoding="utf-8")
     if hidden:
         for module in (dest / "checks").glob("test_step*.py"):
             module.write_text(_strip_check_functions(module.read_text(encoding="utf-8"), hidden), encoding="utf-8")

@@ -44,6 +44,17 @@ def t(key: str, /, **values) -> str:
 
 
 def t_in(lang: str, key: str, /, **values) -> str:
+    """A pair message (expected, found) comes back as its two lines joined by a newline."""
+    return "\n".join(t_parts_in(lang, key, **values))
+
+
+def t_parts(key: str, /, **values) -> tuple[str, ...]:
+    """The message ``key`` as its parts: one text, or (expected, found) for a failed check."""
+    return t_parts_in(_lang, key, **values)
+
+
+def t_parts_in(lang: str, key: str, /, **values) -> tuple[str, ...]:
     entry = MESSAGES[key]
     text = entry.get(lang) or entry["en"]
-    return text.format(**values) if values else text
+    parts = text if isinstance(text, tuple) else (text,)
+    return tuple(part.format(**values) if values else part for part in parts)

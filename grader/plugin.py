@@ -15,7 +15,7 @@ import urllib.error
 import pytest
 
 from grader import catalog, report
-from grader.checking import CheckFailed, Tampered
+from grader.checking import CheckFailed, Tampered, labelled
 from grader.config import get_config
 from grader.i18n import get_lang, set_lang, t
 from grader.session import GradingSession
@@ -53,6 +53,8 @@ def pytest_addoption(parser):
     group.addoption("--grade-json", default=None, metavar="PATH",
                     help="write Gradescope results.json (a folder, one file per learner, with --submissions)")
     group.addoption("--gradebook", default=None, metavar="PATH", help="write a CSV gradebook")
+    group.addoption("--html-report", default=None, metavar="DIR",
+                    help="write an HTML report per learner and DIR/index.html (with --submissions: a class overview)")
     group.addoption("--shard", default=None, metavar="i/N", help="grade only every N-th learner, from the i-th")
     for name, default in (("mlflow", 5000), ("mysql", 3306), ("minio", 9000)):
         group.addoption(f"--{name}-port", default=None, type=int, metavar="PORT",
@@ -261,9 +263,9 @@ _NOTED = pytest.StashKey[dict]()
 
 def _render_failure(item, exc: CheckFailed) -> str:
     check_ = catalog.get(item.get_closest_marker("check").args[0])
-    lines = [f"{check_.id} — {check_.title()}", "  " + exc.render()]
+    lines = [f"{check_.id} — {check_.title()}", *("  " + line for line in exc.render().split("\n"))]
     if exc.key != "script.missing":
-        lines.append("  " + t("label.hint") + check_.hint())
+        lines.append("  " + labelled(t("label.hint"), check_.hint()))
     outcome = item.funcargs.get("step") if hasattr(item, "funcargs") else None
     note = _script_note(outcome)
     if note:
@@ -427,15 +429,31 @@ def pytest_sessionfinish(session, exitstatus):
             report.write_gradescope(cfg.grade_json, next(iter(per_learner.values())), uri)
     if cfg.gradebook:
         report.write_gradebook(cfg.gradebook, report.gradebook_rows(results))
+    if cfg.html_report:
+        # Last, while the stack is still up (it stops at unconfigure): the pages read what scripts logged.
+        import time
+
+        began = time.perf_counter()
+        try:
+            from grader import html_report
+
+            config.stash[_HTML_LINES] = html_report.write(grading, results, cfg.html_report, began)
+        except Exception as e:  # never lose the other reports, never show the grader's traceback
+            config.stash[_HTML_LINES] = [t("html.page_failed", learner=str(cfg.html_report),
+                                           error=f"{type(e).__name__}: {e}")]
+
+
+_HTML_LINES = pytest.StashKey[list]()
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config):
     results = config.stash.get(_RESULTS, None)
-    if not results:
-        return
-    terminalreporter.write_sep("=", t("summary.title"))
-    for line in report.summary_lines(results):
+    if results:
+        terminalreporter.write_sep("=", t("summary.title"))
+        for line in report.summary_lines(results):
+            terminalreporter.write_line(line)
+        if any(r.status == "error" for r in results):
+            terminalreporter.write_line(t("summary.infra_note"))
+    for line in config.stash.get(_HTML_LINES, []):
         terminalreporter.write_line(line)
-    if any(r.status == "error" for r in results):
-        terminalreporter.write_line(t("summary.infra_note"))
     sys.stdout.flush()

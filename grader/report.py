@@ -41,8 +41,8 @@ def by_learner(results: list[Result]) -> dict[str, dict[str, Result]]:
     return out
 
 
-def _ordered(checks: dict[str, Result]) -> list[Result]:
-    order = {c.id: i for i, c in enumerate(catalog.CHECKS)}
+def _ordered(checks: dict[str, Result], entries: dict | None = None) -> list[Result]:
+    order = {c_id: i for i, c_id in enumerate(entries or catalog.BY_ID)}
     return sorted(checks.values(), key=lambda r: order[r.check])
 
 
@@ -82,17 +82,21 @@ def summary_lines(results: list[Result]) -> list[str]:
     return lines
 
 
-def gradescope(checks: dict[str, Result], tracking_uri: str | None = None) -> dict:
+def gradescope(checks: dict[str, Result], tracking_uri: str | None = None, entries: dict | None = None) -> dict:
+    """``entries``: check id -> its declaration (title(), points, hidden, step) when the checks are not the
+    catalogue's (the practice drills')."""
+    entries = entries or catalog.BY_ID
     tests = []
-    for r in _ordered(checks):
-        check = catalog.get(r.check)
+    for r in _ordered(checks, entries):
+        check = entries[r.check]
         output = r.message if r.status != "passed" else ""
         if r.status == "error":
             output = t("report.infra_error") + "\n" + output
+        score = check.points if r.status == "passed" else 0.0
         tests.append({
             "name": f"{r.check} {check.title()}",
-            "score": r.score,
-            "max_score": r.max_score,
+            "score": score,
+            "max_score": check.points,
             "status": "passed" if r.status == "passed" else "failed",
             "output": output,
             "visibility": "hidden" if check.hidden else "visible",
@@ -105,18 +109,21 @@ def gradescope(checks: dict[str, Result], tracking_uri: str | None = None) -> di
         "output": t("report.errors_note", count=sum(1 for r in checks.values() if r.status == "error"))
         if any(r.status == "error" for r in checks.values()) else "",
         "tests": tests,
-        "extra_data": {"script_seconds": script_seconds(checks), "tracking_uri": tracking_uri},
+        "extra_data": {"script_seconds": script_seconds(checks, entries), "tracking_uri": tracking_uri},
     }
 
 
-def script_seconds(checks: dict[str, Result]) -> dict[str, float]:
+def script_seconds(checks: dict[str, Result], entries: dict | None = None) -> dict[str, float]:
     """step -> the wall time of its script, as the checks of that step saw it."""
-    return {catalog.get(r.check).step: r.script_seconds for r in _ordered(checks) if r.script_seconds is not None}
+    entries = entries or catalog.BY_ID
+    return {entries[r.check].step: r.script_seconds for r in _ordered(checks, entries) if r.script_seconds is not None}
 
 
-def write_gradescope(path: Path, checks: dict[str, Result], tracking_uri: str | None = None) -> None:
+def write_gradescope(path: Path, checks: dict[str, Result], tracking_uri: str | None = None,
+                     entries: dict | None = None) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(gradescope(checks, tracking_uri), indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    path.write_text(json.dumps(gradescope(checks, tracking_uri, entries), indent=2, ensure_ascii=False) + "\n",
+                    encoding="utf-8")
 
 
 GRADEBOOK_STEPS = catalog.STEPS

@@ -107,6 +107,7 @@ class GradingSession:
         self.sandbox = sandbox.plan(cfg.sandbox)
         self._sandbox_base: Path | None = None
         self.learners = find_learners(cfg)
+        self.started = time.time()
 
     # -- the stack ---------------------------------------------------------------------------------
     def stack(self) -> StackInfo:
@@ -259,7 +260,12 @@ class GradingSession:
                 result = ScriptResult(script=str(script), exists=True, returncode=None, worker_lost=True)
             else:
                 started.touch()
-                result = self._run(learner, step)
+                try:
+                    result = self._run(learner, step)
+                except Exception:
+                    # The stack failed before or while the script ran: that is no worker lost with it.
+                    started.unlink(missing_ok=True)
+                    raise
             path.write_text(json.dumps(result.to_dict()))
             return result
 
@@ -312,6 +318,13 @@ class GradingSession:
                            model_name=self.model_name(learner, script.attempt), stack=self.stack(), db=db, objects=objects,
                            user=credentials[0] if credentials else None, auth=self._auth,
                            run_prefix=self.name_prefix)
+
+    def graded_outcome(self, learner: Learner, step: str):
+        """The outcome of a step whose script already ran in this grading run (None when it did not: a
+        step left out with ``-k`` is never run just to be reported)."""
+        if not (self.workdir / f"{learner.id}.{step}.json").exists():
+            return None
+        return self.outcome(learner, step)
 
     def workerinput(self) -> dict:
         """What the controller hands each xdist worker (the stack starts here, once)."""

@@ -31,6 +31,15 @@ _T = {
     "registered_models": sa.table("registered_models", sa.column("name"), sa.column("creation_time")),
     "model_versions": sa.table("model_versions", *map(sa.column, (
         "name", "version", "run_id", "source", "storage_location", "current_stage", "status"))),
+    # what the practice drills read besides (MLflow 3.17: tracking/dbmodels, model_registry/dbmodels)
+    "registered_model_tags": sa.table("registered_model_tags", sa.column("name"), sa.column("key"), sa.column("value")),
+    "model_version_tags": sa.table("model_version_tags", *map(sa.column, ("name", "version", "key", "value"))),
+    "registered_model_aliases": sa.table("registered_model_aliases", *map(sa.column, ("name", "alias", "version"))),
+    "inputs": sa.table("inputs", *map(sa.column, (
+        "input_uuid", "source_type", "source_id", "destination_type", "destination_id"))),
+    "input_tags": sa.table("input_tags", sa.column("input_uuid"), sa.column("name"), sa.column("value")),
+    "datasets": sa.table("datasets", *map(sa.column, (
+        "dataset_uuid", "name", "digest", "dataset_source_type", "dataset_schema", "dataset_profile"))),
 }
 
 
@@ -192,6 +201,46 @@ class TrackingDB:
         with self.engine.connect() as conn:
             rows = conn.execute(sa.select(rm.c.name).where(rm.c.name == name)).all()
         return any(r.name == name for r in rows)
+
+    # -- read by the practice drills ---------------------------------------------------------------
+    def registered_model_tags(self, name: str) -> dict:
+        t = _T["registered_model_tags"]
+        with self.engine.connect() as conn:
+            rows = conn.execute(sa.select(t.c.name, t.c.key, t.c.value).where(t.c.name == name)).all()
+        return {r.key: r.value for r in rows if r.name == name}
+
+    def model_version_tags(self, name: str) -> dict[int, dict]:
+        """version -> {key: value}"""
+        t = _T["model_version_tags"]
+        out: dict[int, dict] = defaultdict(dict)
+        with self.engine.connect() as conn:
+            for r in conn.execute(sa.select(t.c.name, t.c.version, t.c.key, t.c.value).where(t.c.name == name)):
+                if r.name == name:
+                    out[int(r.version)][r.key] = r.value
+        return dict(out)
+
+    def model_aliases(self, name: str) -> dict[str, int]:
+        t = _T["registered_model_aliases"]
+        with self.engine.connect() as conn:
+            rows = conn.execute(sa.select(t.c.name, t.c.alias, t.c.version).where(t.c.name == name)).all()
+        return {r.alias: int(r.version) for r in rows if r.name == name}
+
+    def run_inputs(self, run_id: str) -> list[dict]:
+        """The datasets logged as the run's inputs: name, digest, source type, schema, profile and the
+        input's tags (``mlflow.data.context``)."""
+        i, it, d = _T["inputs"], _T["input_tags"], _T["datasets"]
+        with self.engine.connect() as conn:
+            rows = conn.execute(sa.select(i.c.input_uuid, d.c.name, d.c.digest, d.c.dataset_source_type,
+                                          d.c.dataset_schema, d.c.dataset_profile)
+                                .join(d, d.c.dataset_uuid == i.c.source_id)
+                                .where(i.c.destination_type == "RUN", i.c.destination_id == run_id,
+                                       i.c.source_type == "DATASET")).all()
+            found = []
+            for r in rows:
+                tags = dict(conn.execute(sa.select(it.c.name, it.c.value).where(it.c.input_uuid == r.input_uuid)).all())
+                found.append({"name": r.name, "digest": r.digest, "source_type": r.dataset_source_type,
+                              "schema": r.dataset_schema, "profile": r.dataset_profile, "tags": tags})
+        return found
 
 
 class AuthDB:

@@ -37,8 +37,8 @@ def test_untouched_stubs_fail_every_learner_check(grade_local):
     assert {c: statuses[c] for c in LEARNER_CHECKS} == {c: "failed" for c in LEARNER_CHECKS}, graded.output[-3000:]
     for check in LEARNER_CHECKS:
         message = graded.message(check)
-        assert "expected" in message, f"{check}: {message}"
-        assert "hint:" in message, f"{check}: {message}"
+        labels = [line.split(":")[0].strip() for line in message.splitlines()[1:4]]
+        assert labels == ["expected", "found", "hint"], f"{check}: {message}"
     assert not GRADER_TRACEBACK.search(graded.output), graded.output
     assert "Traceback" not in graded.output
     assert graded.returncode == 1
@@ -47,7 +47,7 @@ def test_untouched_stubs_fail_every_learner_check(grade_local):
 def test_japanese_output(grade_local):
     graded = grade_local("--lang", "ja", "-k", "step2", submission=ROOT / "exercises")
     message = graded.message("step2.tag")
-    assert "はず" in message and "ヒント" in message, message
+    assert [line.split(":")[0].strip() for line in message.splitlines()[1:4]] == ["期待", "実際", "ヒント"], message
     assert "ハンズオンの得点" in graded.output
     assert "expected" not in message
 

@@ -20,8 +20,11 @@ def placeholders(text: str) -> set[str]:
 
 @pytest.mark.parametrize("key", sorted(MESSAGES))
 def test_every_message_has_both_languages_with_the_same_placeholders(key):
-    entry = MESSAGES[key]
+    entry = {lang: "\n".join(text) if isinstance(text, tuple) else text for lang, text in MESSAGES[key].items()}
     assert set(entry) == set(i18n.LANGS), f"{key} has languages {sorted(entry)}"
+    assert type(MESSAGES[key]["en"]) is type(MESSAGES[key]["ja"]), f"{key}: a pair in one language only"
+    if isinstance(MESSAGES[key]["en"], tuple):
+        assert len(MESSAGES[key]["en"]) == len(MESSAGES[key]["ja"]) == 2, f"{key}: (expected, found)"
     assert placeholders(entry["en"]) == placeholders(entry["ja"]), key
     assert not JAPANESE.search(entry["en"]), f"{key}: Japanese in the English text"
     assert JAPANESE.search(entry["ja"]) or not re.search(r"[a-z]{4,} [a-z]{4,} [a-z]{4,}", entry["ja"]), \
@@ -46,6 +49,18 @@ def test_every_key_the_code_uses_exists():
     missing = sorted(k for k in used if k not in MESSAGES)
     assert used, "the scan found no message keys at all"
     assert not missing, missing
+
+
+def test_every_failure_is_an_expected_and_a_found_line():
+    """One layout for every failed check: the keys checks fail with are (expected, found) pairs."""
+    root = Path(__file__).resolve().parents[1]
+    source = "".join(p.read_text(encoding="utf-8") for p in [*root.joinpath("checks").glob("*.py"),
+                                                               *root.joinpath("grader").rglob("*.py")])
+    keys = set(re.findall(r'\b(?:fail|CheckFailed)\(\s*"([a-z0-9_]+\.[a-z0-9_]+)"', source))
+    keys |= set(re.findall(r'\bexpect\([^\n]*?,\s*"([a-z0-9_]+\.[a-z0-9_]+)"', source))
+    assert len(keys) > 30, sorted(keys)
+    single = sorted(k for k in keys if not isinstance(MESSAGES[k]["en"], tuple))
+    assert not single, f"failure messages without an expected/found pair: {single}"
 
 
 def test_language_detection_from_the_locale(monkeypatch):
@@ -92,6 +107,7 @@ def test_japanese_messages_render_flags_and_nothing_in_japanese(key):
     from grader.i18n import set_lang
 
     template = MESSAGES[key]["ja"]
+    template = "\n".join(template) if isinstance(template, tuple) else template
     names = set(re.findall(r"\{(\w+)\}", template))
     set_lang("ja")
     try:
@@ -146,3 +162,17 @@ def test_hint_code_uses_the_names_of_its_stub(check):
                     continue
                 assert arg not in functions, f"{check.id} hint passes {arg!r}, a function in {check.step}.py"
                 assert arg in values, f"{check.id} hint uses {arg!r}, which {check.step}.py never defines"
+
+
+@pytest.mark.parametrize("argv", [["stack", "up"], ["practice", "grade"], []])
+def test_command_line_help_speaks_the_chosen_language(argv, capsys):
+    """`python -m grader … --help --lang ja` explains every option in Japanese (argparse's own words aside)."""
+    from grader.__main__ import main
+
+    for lang, script in (("ja", JAPANESE), ("en", re.compile(r"\A[^\u3040-\u30ff\u4e00-\u9fff]*\Z"))):
+        with pytest.raises(SystemExit) as stop:
+            main(["--lang", lang, *argv, "--help"])
+        assert stop.value.code == 0
+        text = capsys.readouterr().out
+        assert script.search(text), (lang, text)
+    i18n.set_lang("en")

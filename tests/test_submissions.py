@@ -189,11 +189,12 @@ def assert_broken_reported(results: dict, case: Path) -> None:
 # What a learner reads for some mistakes (the wording the feedback promises, in English).
 MESSAGES = {
     "step1_duplicate_uncaught": ("step1.duplicate_rejected", ["exited with code 1", "MlflowException"]),
-    "step2_run_not_terminated": ("step2.run", ["found RUNNING", "MlflowClient().set_terminated(run_id)"]),
-    "step3_json_int": ("step3.json", ["found 1: 1 is int and 1.0 (float) is expected"]),
+    "step2_run_not_terminated": ("step2.run", ["found:    RUNNING", "MlflowClient().set_terminated(run_id)"]),
+    "step3_json_int": ("step3.json", ["expected: 'file2.json' holds var1 = 1.0 (float)", "found:    var1 = 1 (int)"]),
+    "step1_experiment_deleted": ("step1.experiment", ["your script created it, then deleted it"]),
     "step4_children_after_parent": ("step4.timeline", ["ms after ParentRun ended"]),
-    "step5_model_name_hardcoded": ("step5.registered", ["Registered models your script created: 'my-sgd-model'"]),
-    "step5_best_tag_bool": ("step5.best", ["(the lowercase string), found 0", "= 'True'"]),
+    "step5_model_name_hardcoded": ("step5.registered", ["registered models your script created: 'my-sgd-model'"]),
+    "step5_best_tag_bool": ("step5.best", ["(the lowercase string)\n  found:    0 such children", "= 'True'"]),
 }
 
 

@@ -1,0 +1,172 @@
+"""Writing a practice attempt to a folder, and grading it: the drill's script runs exactly as a step's
+script does (grader/runner.py: sandboxed, env allowlist, the attempt's own MLflow user where the stack has
+access control, timeout, output captured and redacted); its checks read the tracking database and the
+artifact store."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import secrets
+from pathlib import Path
+
+from grader import report, sandbox
+from grader.checking import CheckFailed, StepOutcome, Tampered, labelled
+from grader.i18n import get_lang, t
+from grader.practice import Drill, get
+from grader.runner import ScriptResult, run_script
+from grader.stack.base import StackInfo
+
+STATE = ".practice.json"
+LEARNER = "practice"
+
+
+class PracticeError(Exception):
+    """Bad input (an unknown drill, a folder without an attempt): one clear line for the learner."""
+
+
+def drill_or_error(drill_id: str) -> Drill:
+    drill = get(drill_id)
+    if drill is None:
+        from grader.practice import all_drills
+
+        raise PracticeError(t("practice.unknown", drill=drill_id, known=", ".join(all_drills())))
+    return drill
+
+
+def new_seed() -> int:
+    return secrets.randbelow(1_000_000)
+
+
+def task_markdown(drill: Drill, seed: int, dest: Path) -> str:
+    lines = [f"# {drill.title()}", "", t("practice.task_meta", drill=drill.id, seed=seed), "",
+             drill.task(seed).strip(), "", "## " + t("practice.task_checks"), ""]
+    lines += [f"- `{c.id}` — {c.title()}" for c in drill.checks(seed)]
+    lines += ["", "## " + t("practice.task_howto"), "", "```bash",
+              f"python -m grader practice grade {dest}", "```", ""]
+    return "\n".join(lines)
+
+
+def write_attempt(drill: Drill, seed: int, dest: Path, script: str, *, keep_script: bool) -> bool:
+    """TASK.md, the script and the attempt's record in ``dest``. With ``keep_script`` an existing script (the
+    learner's work) stays as it is; returns whether the script was written."""
+    dest.mkdir(parents=True, exist_ok=True)
+    (dest / "TASK.md").write_text(task_markdown(drill, seed, dest), encoding="utf-8")
+    (dest / STATE).write_text(json.dumps({"drill": drill.id, "seed": seed, "lang": get_lang()}) + "\n",
+                              encoding="utf-8")
+    path = dest / f"{drill.id}.py"
+    if keep_script and path.exists():
+        return False
+    path.write_text(script, encoding="utf-8")
+    return True
+
+
+def read_attempt(dest: Path) -> tuple[Drill, int]:
+    path = dest / STATE
+    try:
+        state = json.loads(path.read_text(encoding="utf-8"))
+        drill_id, seed = state["drill"], int(state["seed"])
+    except FileNotFoundError:
+        raise PracticeError(t("practice.no_attempt", dest=dest)) from None
+    except (ValueError, KeyError, TypeError):
+        raise PracticeError(t("practice.bad_attempt", path=path)) from None
+    return drill_or_error(drill_id), seed
+
+
+@dataclasses.dataclass
+class Graded:
+    drill: Drill
+    seed: int
+    script: ScriptResult
+    results: list  # [report.Result], in the drill's check order
+    outcome: StepOutcome | None = None
+
+    @property
+    def passed(self) -> bool:
+        return bool(self.results) and all(r.status == "passed" for r in self.results)
+
+    def entries(self) -> dict:
+        return {c.id: c for c in self.drill.checks(self.seed)}
+
+
+def grade(dest: Path, info: StackInfo, data_dir: Path, *, timeout: float = 60.0,
+          sandbox_mode: str = "auto") -> Graded:
+    """Run ``dest``'s script once under fresh names and check what it left in the stack."""
+    from grader.store import AuthDB, ObjectStore, TrackingDB
+
+    drill, seed = read_attempt(dest)
+    values = drill.values(seed)
+    token = secrets.token_hex(6)
+    experiment = f"practice-{drill.id}-{token}"
+    model = f"practice-{drill.id}-model-{token}"
+    credentials = None
+    if info.admin_user:
+        from grader.stack.auth import create_user
+
+        credentials = (f"practice-{token}", secrets.token_urlsafe(18))
+        create_user(info, *credentials)
+    script = run_script(dest, f"{drill.id}.py", info, experiment, data_dir, model, timeout,
+                        credentials=credentials, plan=sandbox.plan(sandbox_mode))
+    db, objects = TrackingDB(info.db_url), ObjectStore(info)
+    auth = AuthDB(info.auth_db_url) if info.auth_db_url else None
+    outcome = StepOutcome(learner=LEARNER, step=drill.id, submission=dest, data_dir=data_dir, script=script,
+                          experiment_name=experiment, model_name=model, stack=info, db=db, objects=objects,
+                          user=credentials[0] if credentials else None, auth=auth, run_prefix="practice-")
+    results = []
+    try:
+        for check in drill.checks(seed):
+            results.append(_run_check(check, outcome, values, script))
+    finally:
+        db.close()
+        if auth is not None:
+            auth.close()
+    return Graded(drill, seed, script, results, outcome)
+
+
+def _run_check(check, outcome: StepOutcome, values: dict, script: ScriptResult) -> report.Result:
+    def result(status: str, message: str = "") -> report.Result:
+        return report.Result(LEARNER, check.id, status, message, round(script.duration, 3))
+
+    if not script.exists:
+        return result("failed", t("script.missing", script=script.script))
+    try:
+        check.run(outcome, values)
+    except CheckFailed as e:
+        return result("failed", e.render())
+    except Tampered as e:
+        return result("error", t("tamper.error", check=check.id) + "\n" + e.describe())
+    except Exception as e:  # noqa: BLE001 - the stack's or the grader's fault: an error, never a traceback
+        from grader.plugin import _infra_service
+
+        service = _infra_service(e)
+        if service is not None:
+            return result("error", t("infra.error", check=check.id, service=service) + "\n" + str(e)[:300])
+        return result("error", t("internal.error", check=check.id, error=f"{type(e).__name__}: {e}"))
+    return result("passed")
+
+
+def render(graded: Graded) -> list[str]:
+    """The learner's view: a mark per check; under a failed one what was expected and found, and a hint;
+    a crashed or hung script's output once."""
+    from grader.plugin import _script_note
+
+    marks = {"passed": "✔", "failed": "✘", "error": "!"}
+    lines = [t("practice.grading", drill=graded.drill.id, seed=graded.seed, title=graded.drill.title())]
+    checks = graded.entries()
+    for r in graded.results:
+        check = checks[r.check]
+        lines.append(f"  {marks[r.status]} {r.check} — {check.title()}")
+        if r.status != "passed":
+            lines += ["      " + line for line in r.message.splitlines()]
+            if r.status == "failed" and graded.script.exists:
+                lines.append("      " + labelled(t("label.hint"), check.hint()))
+    note = _script_note(graded.outcome) if graded.outcome is not None else ""
+    if note:
+        lines += ["  " + line for line in note.splitlines()]
+    passed = sum(1 for r in graded.results if r.status == "passed")
+    lines.append(t("practice.score", passed=passed, total=len(graded.results)))
+    return lines
+
+
+def write_results(graded: Graded, path: Path, tracking_uri: str | None) -> None:
+    report.write_gradescope(path, {r.check: r for r in graded.results}, tracking_uri, graded.entries())
