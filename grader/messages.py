@@ -267,6 +267,8 @@ MESSAGES = {
     "docker.state_other": {"en": "is {state}", "ja": "{state} の状態です"},
     "docker.up_failed": {"en": "'docker compose up' failed before any service ran (its output below)",
                          "ja": "'docker compose up' がサービスの起動前に失敗しました（出力は下記）"},
+    "docker.reader_failed": {"en": "could not set the read-only account's password as root: {cause}",
+                             "ja": "root で読み取り専用アカウントのパスワードを設定できませんでした: {cause}"},
     "docker.no_health": {"en": "healthy in docker compose, but /health does not answer on the host port",
                          "ja": "docker compose 上では正常ですが、ホスト側のポートで /health が応答しません"},
     "docker.down_failed": {"en": "'docker compose down' failed: {cause}", "ja": "'docker compose down' が失敗しました: {cause}"},

@@ -262,3 +262,38 @@ def _lines(path: Path) -> list[str]:
 def _port_used(port: int) -> bool:
     with socket.socket() as s:
         return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+def test_grader_stack_refuses_the_well_known_accounts():
+    """A stack the grader starts has accounts of its own: a learner script that finds its published ports
+    gets nowhere with the compose file's defaults (minioadmin, root/root, mlflow/mlflow, grader-readonly),
+    while the grader's read-only account reads and cannot write."""
+    import pymysql
+    from minio import Minio
+    from minio.error import S3Error
+
+    stack = docker_stack.DockerStack(compose_files=FILES, timeout=300)
+    info = stack.start()
+    try:
+        mysql_port = stack.ports["mysql"]
+        for user, password in (("root", "root"), ("mlflow", "mlflow"), ("grader", "grader-readonly")):
+            with pytest.raises(pymysql.err.OperationalError) as refused:
+                pymysql.connect(host="127.0.0.1", port=mysql_port, user=user, password=password, connect_timeout=5)
+            assert refused.value.args[0] == 1045, (user, refused.value)
+        with pytest.raises(S3Error) as denied:
+            Minio(info.s3_endpoint, "minioadmin", "minioadmin", secure=False).list_buckets()
+        assert denied.value.code == "InvalidAccessKeyId", denied.value
+        assert [b.name for b in Minio(info.s3_endpoint, info.s3_access_key, info.s3_secret_key,
+                                      secure=False).list_buckets()] == [docker_stack.BUCKET]
+        import sqlalchemy
+
+        engine = sqlalchemy.create_engine(info.db_url)
+        with engine.connect() as conn:
+            assert conn.execute(sqlalchemy.text("SELECT COUNT(*) FROM experiments")).scalar() >= 1
+            with pytest.raises(sqlalchemy.exc.OperationalError):
+                conn.execute(sqlalchemy.text("DELETE FROM experiments"))
+        engine.dispose()
+        assert set(info.secrets) >= {info.s3_secret_key, stack.secrets["HANDSON_DB_ROOT_PASSWORD"]}
+    finally:
+        stack.stop()
+    assert leftovers(stack.project) == {"container": [], "network": [], "volume": []}

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import secrets
 import shlex
 import shutil
 import subprocess
@@ -25,10 +26,15 @@ from grader.stack.base import StackError, StackInfo, http_ok
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = ROOT / "docker-compose.yml"
 OFFLINE_FILE = ROOT / "docker" / "compose.offline.yml"
-# Defaults of docker-compose.yml; the compose file reads the same variables.
+# docker/mysql-init/ creates the read-only account with a known password; the grader's stacks change it.
 DB_RO_USER, DB_RO_PASSWORD = "grader", "grader-readonly"
+# docker-compose.yml's defaults: what a learner's own `docker compose up` runs with (grader/stack/external.py).
 MINIO_USER, MINIO_PASSWORD = "minioadmin", "minioadmin"
 BUCKET = "mlflow"
+# The accounts docker-compose.yml reads from these variables (its defaults are the hands-on's well-known
+# ones, fine for one learner's own stack). A stack the grader starts gets fresh random values, so a learner
+# script that finds a published port cannot log in with the defaults.
+SECRET_VARIABLES = ("HANDSON_MINIO_USER", "HANDSON_MINIO_PASSWORD", "HANDSON_DB_PASSWORD", "HANDSON_DB_ROOT_PASSWORD")
 # The published ports and the variables docker-compose.yml reads them from.
 PORT_VARIABLES = {"mlflow": "HANDSON_MLFLOW_PORT", "mysql": "HANDSON_MYSQL_PORT", "minio": "HANDSON_MINIO_PORT",
                   "minio-console": "HANDSON_MINIO_CONSOLE_PORT"}
@@ -122,6 +128,11 @@ class DockerStack:
         self.timeout = timeout
         for name, port in self.ports.items():
             os.environ[PORT_VARIABLES[name]] = str(port)
+        self.secrets = {name: secrets.token_hex(4 if name == "HANDSON_MINIO_USER" else 16) for name in SECRET_VARIABLES}
+        self.secrets["HANDSON_MINIO_USER"] = "handson-" + self.secrets["HANDSON_MINIO_USER"]
+        self.reader_password = secrets.token_hex(16)
+        # compose reads them from the grader's environment; learner scripts get an allowlist, never these.
+        os.environ.update(self.secrets)
         self.compose = DockerComposeExecutor("docker compose", [str(f) for f in self.files], self.project)
 
     def logs_command(self, service: str | None = None) -> str:
@@ -145,21 +156,40 @@ class DockerStack:
             error = self._failure(str(e))
             self.stop()
             raise error from e
+        try:
+            self._private_reader()
+        except Exception as e:
+            self.stop()
+            raise StackError("mysql", t("docker.reader_failed", cause=str(e)), log=self.logs_command("mysql")) from e
         info = StackInfo(
             backend="docker",
             tracking_uri=f"http://127.0.0.1:{self.ports['mlflow']}",
-            db_url=f"mysql+pymysql://{DB_RO_USER}:{DB_RO_PASSWORD}@127.0.0.1:{self.ports['mysql']}/mlflow",
+            db_url=f"mysql+pymysql://{DB_RO_USER}:{self.reader_password}@127.0.0.1:{self.ports['mysql']}/mlflow",
             s3_endpoint=f"127.0.0.1:{self.ports['minio']}",
-            s3_access_key=MINIO_USER,
-            s3_secret_key=MINIO_PASSWORD,
+            s3_access_key=self.secrets["HANDSON_MINIO_USER"],
+            s3_secret_key=self.secrets["HANDSON_MINIO_PASSWORD"],
             bucket=BUCKET,
             logs={"docker compose": self.logs_command()},
+            secrets=[*self.secrets.values(), self.reader_password],
         )
         if not http_ok(info.tracking_uri + "/health"):
             tail = self._logs("mlflow")
             self.stop()
             raise StackError("mlflow", t("docker.no_health"), log=self.logs_command("mlflow"), tail=tail)
         return info
+
+    def _private_reader(self) -> None:
+        """Give the read-only account a password of this run (the init script's one is public)."""
+        import pymysql
+
+        conn = pymysql.connect(host="127.0.0.1", port=self.ports["mysql"], user="root",
+                               password=self.secrets["HANDSON_DB_ROOT_PASSWORD"], connect_timeout=10)
+        try:
+            with conn.cursor() as cur:
+                cur.execute("ALTER USER %s@'%%' IDENTIFIED BY %s", (DB_RO_USER, self.reader_password))
+                cur.execute("FLUSH PRIVILEGES")
+        finally:
+            conn.close()
 
     def _failure(self, output: str) -> StackError:
         """The StackError for a failed ``up``: a busy port, else the first service that is not up, with its log."""
