@@ -121,7 +121,7 @@ def command_tokens(command: object) -> list[str]:
     return str(command or "").split()
 
 
-_MLFLOW_PIN = re.compile(r"(?<![\w.-])mlflow\s*==\s*([0-9][0-9A-Za-z.+!-]*)")
+_MLFLOW_PIN = re.compile(r"(?<![\w.-])mlflow(?:\[[\w,\s-]*\])?\s*==\s*([0-9][0-9A-Za-z.+!-]*)")
 
 
 def dockerfile_mlflow_pin(text: str) -> str | None:
@@ -491,6 +491,7 @@ def test_port_problems_accepts():
 
 def test_pin_helpers():
     assert dockerfile_mlflow_pin("FROM x\nRUN pip install \\\n    mlflow==1.2.3 boto3\n") == "1.2.3"
+    assert dockerfile_mlflow_pin('FROM x\nRUN pip install "mlflow[auth]==1.2.4" boto3\n') == "1.2.4"
     assert dockerfile_mlflow_pin("FROM x\nRUN pip install mlflow>=1.2 boto3\n") is None
     assert dockerfile_mlflow_pin("FROM x\nRUN pip install mlflow-skinny==9.9 boto3\n") is None
     assert dockerfile_mlflow_pin("FROM x\n# RUN pip install mlflow==0.1\n") is None

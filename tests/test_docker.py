@@ -264,7 +264,7 @@ def _port_used(port: int) -> bool:
         return s.connect_ex(("127.0.0.1", port)) == 0
 
 
-def test_grader_stack_refuses_the_well_known_accounts():
+def test_grader_stack_refuses_the_well_known_accounts_and_keeps_learners_apart():
     """A stack the grader starts has accounts of its own: a learner script that finds its published ports
     gets nowhere with the compose file's defaults (minioadmin, root/root, mlflow/mlflow, grader-readonly),
     while the grader's read-only account reads and cannot write."""
@@ -293,7 +293,33 @@ def test_grader_stack_refuses_the_well_known_accounts():
             with pytest.raises(sqlalchemy.exc.OperationalError):
                 conn.execute(sqlalchemy.text("DELETE FROM experiments"))
         engine.dispose()
-        assert set(info.secrets) >= {info.s3_secret_key, stack.secrets["HANDSON_DB_ROOT_PASSWORD"]}
+        assert set(info.secrets) >= {info.s3_secret_key, stack.secrets["HANDSON_DB_ROOT_PASSWORD"], info.admin_password}
+        _learners_cannot_reach_each_other(info)
     finally:
         stack.stop()
     assert leftovers(stack.project) == {"container": [], "network": [], "volume": []}
+
+
+def _learners_cannot_reach_each_other(info):
+    """MLflow's access control on the docker stack: without a login nothing; one learner's experiment is
+    invisible and untouchable for another; its creator is its owner in the auth tables the grader reads."""
+    import urllib.error
+
+    from grader.stack import auth
+    from grader.store import AuthDB
+
+    assert info.admin_user and info.auth_db_url, "a grader-started docker stack has access control on"
+    for user in ("alice-d", "bob-d"):
+        auth.create_user(info, user, user + "-password-12")
+    alice, bob = ("alice-d", "alice-d-password-12"), ("bob-d", "bob-d-password-12")
+    created = auth._request(info, "/api/2.0/mlflow/experiments/create", {"name": "alice-private"}, user=alice)
+    experiment_id = created["experiment_id"]
+    with pytest.raises(urllib.error.HTTPError) as anonymous:
+        auth._request(info, "/api/2.0/mlflow/experiments/search", {"max_results": 10}, user=("", ""))
+    assert anonymous.value.code == 401
+    for path, payload in (("/api/2.0/mlflow/experiments/get?experiment_id=" + experiment_id, None),
+                          ("/api/2.0/mlflow/experiments/delete", {"experiment_id": experiment_id})):
+        with pytest.raises(urllib.error.HTTPError) as denied:
+            auth._request(info, path, payload, method="GET" if payload is None else "POST", user=bob)
+        assert denied.value.code == 403, path
+    assert AuthDB(info.auth_db_url).owners("experiment", experiment_id) == {"alice-d"}

@@ -40,23 +40,29 @@ class AuthSetup:
         return {"MLFLOW_AUTH_CONFIG_PATH": str(self.config_path), "MLFLOW_FLASK_SERVER_SECRET_KEY": self.flask_secret}
 
 
-def auth_setup(workdir: Path) -> AuthSetup:
-    """Write the auth app's config (owner-only, in the stack's private folder) with a fresh admin."""
+def auth_setup(workdir: Path, seen_as: Path | None = None) -> AuthSetup:
+    """Write the auth app's config (owner-only, in the stack's private folder) with a fresh admin.
+    ``seen_as``: where the server sees ``workdir`` (a container's mount point), if not at the same path."""
     setup = AuthSetup(workdir / "basic_auth.ini", ADMIN_USER, secrets.token_urlsafe(24), workdir / "basic_auth.db",
                       secrets.token_hex(24))
-    text = "\n".join([
+    server_db = (seen_as or workdir) / setup.db_path.name
+    setup.config_path.touch(mode=0o600)
+    setup.config_path.write_text(ini_text(f"sqlite:///{server_db}", setup.admin_user, setup.admin_password))
+    return setup
+
+
+def ini_text(database_uri: str, admin_user: str, admin_password: str) -> str:
+    """The auth app's config: nobody may do anything they did not create; the grader is the admin."""
+    return "\n".join([
         "[mlflow]",
         "default_permission = NO_PERMISSIONS",
-        f"database_uri = sqlite:///{setup.db_path}",
-        f"admin_username = {setup.admin_user}",
-        f"admin_password = {setup.admin_password}",
+        f"database_uri = {database_uri}",
+        f"admin_username = {admin_user}",
+        f"admin_password = {admin_password}",
         "authorization_function = mlflow.server.auth:authenticate_request_basic_auth",
         f"auth_cache_ttl_seconds = {CACHE_TTL}",
         "",
     ])
-    setup.config_path.touch(mode=0o600)
-    setup.config_path.write_text(text)
-    return setup
 
 
 def _request(info: StackInfo, path: str, payload: dict | None = None, method: str = "POST",

@@ -8,6 +8,7 @@ here or pullable, so neither becomes a hang or a wall of compose output; a faile
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import re
@@ -15,13 +16,14 @@ import secrets
 import shlex
 import shutil
 import subprocess
+import tempfile
 import uuid
 from collections.abc import Sequence
 from pathlib import Path
 
 import port_for
 
-from grader.stack.base import StackError, StackInfo, http_ok
+from grader.stack.base import StackError, StackInfo, guard, http_ok
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = ROOT / "docker-compose.yml"
@@ -39,6 +41,8 @@ SECRET_VARIABLES = ("HANDSON_MINIO_USER", "HANDSON_MINIO_PASSWORD", "HANDSON_DB_
 PORT_VARIABLES = {"mlflow": "HANDSON_MLFLOW_PORT", "mysql": "HANDSON_MYSQL_PORT", "minio": "HANDSON_MINIO_PORT",
                   "minio-console": "HANDSON_MINIO_CONSOLE_PORT"}
 PROBE_TIMEOUT = 20.0
+# The user docker/Dockerfile runs the MLflow server as.
+IMAGE_UID = 1000
 
 
 def engine_answers() -> bool:
@@ -116,9 +120,9 @@ class DockerStack:
     name = "docker"
 
     def __init__(self, ports: dict | None = None, timeout: float = 300.0,
-                 compose_files: Sequence[Path | str] | None = None, **_ignored):
-        from pytest_docker.plugin import DockerComposeExecutor
-
+                 compose_files: Sequence[Path | str] | None = None, access_control: bool = True, **_ignored):
+        self.access_control = access_control
+        self.workdir: Path | None = None
         self.wanted = {name: (ports or {}).get(name) for name in ("mlflow", "mysql", "minio")}
         self.ports = {name: port or port_for.select_random() for name, port in self.wanted.items()}
         # The MinIO console is published too: a random port keeps two stacks from colliding on 9001.
@@ -133,7 +137,49 @@ class DockerStack:
         self.reader_password = secrets.token_hex(16)
         # compose reads them from the grader's environment; learner scripts get an allowlist, never these.
         os.environ.update(self.secrets)
-        self.compose = DockerComposeExecutor("docker compose", [str(f) for f in self.files], self.project)
+        self.auth = None
+        self._use_files(self.files)
+
+    def _use_files(self, files: Sequence[Path]) -> None:
+        from pytest_docker.plugin import DockerComposeExecutor
+
+        self.compose = DockerComposeExecutor("docker compose", [str(f) for f in files], self.project)
+
+    def _with_access_control(self) -> None:
+        """Add an override of the run's own: the MLflow service starts the basic-auth app with the grader as its
+        admin. Its config and its SQLite user database sit in a private folder of this machine mounted into the
+        container, so the grader reads who owns what from the file (the app's tables cannot share MySQL's
+        database: two of its foreign keys have the same name)."""
+        from grader.stack.auth import auth_setup
+
+        proc = _run(["docker", "compose"] + [a for f in self.files for a in ("-f", str(f))]
+                    + ["config", "--format", "json"])
+        if proc.returncode != 0:
+            raise StackError("docker compose", _last_line(proc.stderr) or f"exit {proc.returncode}")
+        command = json.loads(proc.stdout)["services"]["mlflow"]["command"]
+        self.workdir = Path(tempfile.mkdtemp(prefix="handson-docker-"))
+        guard("+", "d", self.workdir)
+        inside = Path("/handson-auth")
+        setup = auth_setup(self.workdir, inside)
+        self.auth = setup
+        service = {
+            # '$' would be compose's interpolation: '$$' keeps a literal one.
+            "command": [*(str(a).replace("$", "$$") for a in command), "--app-name", "basic-auth"],
+            "environment": {"MLFLOW_AUTH_CONFIG_PATH": str(inside / setup.config_path.name),
+                            "MLFLOW_FLASK_SERVER_SECRET_KEY": setup.flask_secret},
+            "volumes": [f"{self.workdir}:{inside}"],
+        }
+        if os.geteuid() == 0:
+            os.chown(self.workdir, IMAGE_UID, IMAGE_UID)
+            os.chown(setup.config_path, IMAGE_UID, IMAGE_UID)
+        elif os.geteuid() != IMAGE_UID:
+            # The container runs as this user, so the private folder stays private.
+            service["user"] = f"{os.geteuid()}:{os.getegid()}"
+            service["environment"]["HOME"] = "/tmp"
+        path = self.workdir / "access-control.yml"
+        path.touch(mode=0o600)
+        path.write_text(json.dumps({"services": {"mlflow": service}}, indent=2))  # JSON is YAML
+        self._use_files([*self.files, path])
 
     def logs_command(self, service: str | None = None) -> str:
         files = " ".join(f"-f {shlex.quote(str(f))}" for f in self.files)
@@ -147,6 +193,8 @@ class DockerStack:
                 raise StackError(name, t("stack.port_busy", port=wanted, option=f"--{name}-port"))
         for service, image, why in unavailable_images(self.files):
             raise StackError(service, t("docker.image_unavailable", image=image, cause=why))
+        if self.access_control:
+            self._with_access_control()
         try:
             # No --build: compose builds an image that is missing (the default file's MLflow image is named
             # after this run's project, so it is always built); one the compose files name with a fixed tag
@@ -172,6 +220,10 @@ class DockerStack:
             logs={"docker compose": self.logs_command()},
             secrets=[*self.secrets.values(), self.reader_password],
         )
+        if self.auth is not None:
+            info = dataclasses.replace(info, admin_user=self.auth.admin_user, admin_password=self.auth.admin_password,
+                                       auth_db_url=self.auth.db_url_readonly,
+                                       secrets=[*info.secrets, self.auth.admin_password, self.auth.flask_secret])
         if not http_ok(info.tracking_uri + "/health"):
             tail = self._logs("mlflow")
             self.stop()
@@ -249,3 +301,7 @@ class DockerStack:
             self.compose.execute("down -v --rmi local --remove-orphans --timeout 10")
         except Exception as e:
             raise StackError("docker compose", t("docker.down_failed", cause=str(e))) from e
+        finally:
+            if self.workdir is not None:
+                shutil.rmtree(self.workdir, ignore_errors=True)
+                guard("-", "d", self.workdir)
