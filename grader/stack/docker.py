@@ -156,7 +156,10 @@ class DockerStack:
                     + ["config", "--format", "json"])
         if proc.returncode != 0:
             raise StackError("docker compose", _last_line(proc.stderr) or f"exit {proc.returncode}")
-        command = json.loads(proc.stdout)["services"]["mlflow"]["command"]
+        command = json.loads(proc.stdout).get("services", {}).get("mlflow", {}).get("command")
+        if not command:
+            raise StackError("docker compose", "access control needs an `mlflow` service with a `command:` list "
+                             "(the basic-auth app is added to it); see docker-compose.yml")
         self.workdir = Path(tempfile.mkdtemp(prefix="handson-docker-"))
         guard("+", "d", self.workdir)
         inside = Path("/handson-auth")
