@@ -181,7 +181,6 @@ def main(argv: list[str] | None = None) -> int:
     practice_cli.add_parser(sub)
 
     args = parser.parse_args(argv)
-    set_lang(args.lang or _lang_of([]))
     if args.command == "stack" and args.action == "up":
         from grader.stack import external
 

@@ -96,10 +96,7 @@ def compose(*argv: str, project: str, timeout: float = 600) -> subprocess.Comple
 
 
 def config_json(files: list[Path]) -> dict:
-    cmd = ["docker", "compose"] + [a for f in files for a in ("-f", str(f))] + ["config", "--format", "json"]
-    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=60, env=_clean_env())
-    assert proc.returncode == 0, proc.stderr
-    return json.loads(proc.stdout)
+    return docker_stack.compose_config(files, env=_clean_env())
 
 
 def _without_images(config: dict) -> dict:

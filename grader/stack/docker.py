@@ -72,13 +72,18 @@ def _last_line(text: str) -> str:
     return lines[-1] if lines else ""
 
 
-def service_images(files: Sequence[Path], env: dict | None = None) -> dict[str, str]:
-    """service -> image for the services that are pulled (not built), from ``docker compose config``."""
+def compose_config(files: Sequence[Path], env: dict | None = None) -> dict:
+    """The compose files merged and interpolated, as ``docker compose config`` prints them."""
     argv = ["docker", "compose"] + [a for f in files for a in ("-f", str(f))] + ["config", "--format", "json"]
     proc = _run(argv, env=env)
     if proc.returncode != 0:
         raise StackError("docker compose", _last_line(proc.stderr) or f"exit {proc.returncode}")
-    services = json.loads(proc.stdout).get("services", {})
+    return json.loads(proc.stdout)
+
+
+def service_images(config: dict) -> dict[str, str]:
+    """service -> image for the services that are pulled (not built)."""
+    services = config.get("services", {})
     return {name: s["image"] for name, s in services.items() if s.get("image") and not s.get("build")}
 
 
@@ -92,10 +97,12 @@ def image_pullable(image: str) -> tuple[bool, str]:
     return proc.returncode == 0, _last_line(proc.stderr)
 
 
-def unavailable_images(files: Sequence[Path], env: dict | None = None) -> list[tuple[str, str, str]]:
-    """(service, image, why) for each image that is neither on this machine nor pullable."""
+def unavailable_images(files: Sequence[Path], env: dict | None = None,
+                       config: dict | None = None) -> list[tuple[str, str, str]]:
+    """(service, image, why) for each image that is neither on this machine nor pullable (``config``: the
+    files' merged config when the caller has read it already)."""
     missing = []
-    for service, image in service_images(files, env).items():
+    for service, image in service_images(config or compose_config(files, env)).items():
         if image_present(image):
             continue
         ok, why = image_pullable(image)
@@ -145,18 +152,14 @@ class DockerStack:
 
         self.compose = DockerComposeExecutor("docker compose", [str(f) for f in files], self.project)
 
-    def _with_access_control(self) -> None:
+    def _with_access_control(self, config: dict) -> None:
         """Add an override of the run's own: the MLflow service starts the basic-auth app with the grader as its
         admin. Its config and its SQLite user database sit in a private folder of this machine mounted into the
         container, so the grader reads who owns what from the file (the app's tables cannot share MySQL's
         database: two of its foreign keys have the same name)."""
         from grader.stack.auth import auth_setup
 
-        proc = _run(["docker", "compose"] + [a for f in self.files for a in ("-f", str(f))]
-                    + ["config", "--format", "json"])
-        if proc.returncode != 0:
-            raise StackError("docker compose", _last_line(proc.stderr) or f"exit {proc.returncode}")
-        command = json.loads(proc.stdout).get("services", {}).get("mlflow", {}).get("command")
+        command = config.get("services", {}).get("mlflow", {}).get("command")
         if not command:
             raise StackError("docker compose", "access control needs an `mlflow` service with a `command:` list "
                              "(the basic-auth app is added to it); see docker-compose.yml")
@@ -194,10 +197,11 @@ class DockerStack:
         for name, wanted in self.wanted.items():
             if wanted and port_for.port_is_used(wanted):
                 raise StackError(name, t("stack.port_busy", port=wanted, option=f"--{name}-port"))
-        for service, image, why in unavailable_images(self.files):
+        config = compose_config(self.files)
+        for service, image, why in unavailable_images(self.files, config=config):
             raise StackError(service, t("docker.image_unavailable", image=image, cause=why))
         if self.access_control:
-            self._with_access_control()
+            self._with_access_control(config)
         try:
             # No --build: compose builds an image that is missing (the default file's MLflow image is named
             # after this run's project, so it is always built); one the compose files name with a fixed tag
