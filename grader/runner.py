@@ -23,7 +23,7 @@ from pathlib import Path
 
 import psutil
 
-from grader import sandbox
+from grader import netrelay, sandbox
 from grader.stack.base import StackInfo, kill_group
 
 HEAD_BYTES = 256 * 1024
@@ -237,18 +237,33 @@ def run_script(submission: Path, script_name: str, info: StackInfo, experiment: 
     plan = plan or sandbox.plan()
     own_base = base is None
     base = base or sandbox.new_base(data_dir)
-    box = sandbox.Box(plan, base, base / "data" if (base / "data").is_dir() else data_dir)
+    box = sandbox.Box(plan, base, base / "data" if (base / "data").is_dir() else data_dir,
+                      relay_port=_loopback_port(info.tracking_uri))
     try:
         box.prepare(submission)
         _run_in(box, result, script_name, info, experiment, model_name, timeout, credentials)
     finally:
-        box.cleanup(keep_files=not own_base)
+        # Its copy and HOME go as soon as it ends: nothing of a script outlives it (the server chooses
+        # every artifact location, so none points into them).
+        box.cleanup()
         if own_base:
             shutil.rmtree(base, ignore_errors=True)
     secrets = stack_secrets(info) + ([credentials[1]] if credentials else [])
     # The learner knows their script by its own path, not by the sandbox's copy of it.
     result.output = redact(result.output, secrets).replace(str(box.cwd), str(submission))
     return result
+
+
+def _loopback_port(uri: str) -> int | None:
+    """MLflow's port when the server is on this machine's loopback (then a sandboxed script can get a
+    network namespace of its own with just that port relayed in); None for a server elsewhere."""
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(uri)
+        return (parts.port or 80) if parts.hostname in ("127.0.0.1", "localhost", "::1") else None
+    except ValueError:
+        return None
 
 
 def _run_in(box: sandbox.Box, result: ScriptResult, script_name: str, info: StackInfo, experiment: str,
@@ -258,9 +273,20 @@ def _run_in(box: sandbox.Box, result: ScriptResult, script_name: str, info: Stac
     # Milliseconds, like MLflow's own timestamps; one second of slack for clock granularity.
     result.started_ms = int(time.time() * 1000) - 1000
     start = time.monotonic()
-    proc = subprocess.Popen(box.argv([sys.executable, script_name]), cwd=box.cwd, env=env,
-                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            start_new_session=True)
+    relay = None
+    if box.relay_socket:
+        from urllib.parse import urlsplit
+
+        relay = netrelay.Relay(box.relay_socket, (urlsplit(info.tracking_uri).hostname, box.relay_port))
+        env["MLFLOW_TRACKING_URI"] = env["MLFLOW_TRACKING_URI"].replace("localhost", "127.0.0.1", 1)
+    try:
+        proc = subprocess.Popen(box.argv([sys.executable, script_name]), cwd=box.cwd, env=env,
+                                stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                start_new_session=True)
+    except BaseException:
+        if relay:
+            relay.close()
+        raise
     pipe_link = _pipe_link(proc.stdout)
     capture = _Capture(proc.stdout)
     capture.start()
@@ -278,6 +304,8 @@ def _run_in(box: sandbox.Box, result: ScriptResult, script_name: str, info: Stac
         except (ProcessLookupError, PermissionError):
             pass
         result.leftovers_killed = box.sweep() + _kill_leftovers(token, pipe_link)
+        if relay:
+            relay.close()
         capture.join(timeout=5.0)
     result.duration = time.monotonic() - start
     result.returncode = proc.returncode

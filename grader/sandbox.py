@@ -150,6 +150,9 @@ def new_base(data_dir: Path | None = None) -> Path:
     world-readable copy of ``data_dir`` in ``data/`` (the original may sit where no other user can reach)."""
     base = Path(tempfile.mkdtemp(prefix="handson-sandbox-"))
     base.chmod(0o711)
+    # The relay a script's network namespace talks through (grader/netrelay.py), readable by every uid.
+    shutil.copyfile(Path(__file__).with_name("netrelay.py"), base / "netrelay.py")
+    (base / "netrelay.py").chmod(0o644)
     if data_dir is not None and data_dir.is_dir():
         shutil.copytree(data_dir, base / "data", ignore=_COPY_IGNORE)
         for parent, dirs, files in os.walk(base / "data"):
@@ -159,10 +162,84 @@ def new_base(data_dir: Path | None = None) -> Path:
     return base
 
 
+def _bwrap_view(readable: list[Path], writable: list[Path], masked: tuple[Path, ...] = ()) -> list[str]:
+    """bubblewrap options for a read-only view of the machine with a private /tmp and /dev/shm, where the
+    folders in ``masked`` (and any ancestor of a needed path that other users cannot enter) are empty,
+    ``readable`` paths are visible read-only and ``writable`` ones read-write."""
+    hide = {Path("/tmp"), *masked}
+    for path in readable:
+        hidden = _hidden_ancestor(path)
+        if hidden is not None:
+            hide.add(hidden)
+    argv = ["--ro-bind", "/", "/", "--proc", "/proc", "--dev", "/dev", "--perms", "01777", "--tmpfs", "/dev/shm"]
+    for path in sorted(hide, key=lambda p: len(p.parts)):
+        argv += (["--perms", "01777"] if path == Path("/tmp") else []) + ["--tmpfs", str(path)]
+    made: set[Path] = set()
+
+    def mount(option: str, path: Path) -> list[str]:
+        # bubblewrap makes missing parents of a mount point 0700; make them enterable instead.
+        dirs = []
+        for parent in reversed(path.parents):
+            if parent not in made and any(m in parent.parents for m in hide):
+                made.add(parent)
+                dirs += ["--perms", "0755", "--dir", str(parent)]
+        return dirs + [option, str(path), str(path)]
+
+    for path in readable:
+        if any(m == path or m in path.parents for m in hide):
+            argv += mount("--ro-bind", path)
+    for path in writable:
+        argv += mount("--bind", path)
+    return argv
+
+
+def _drop_to(uid: int) -> list[str]:
+    return ["setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups", "--inh-caps=-all",
+            "--bounding-set=-all", "--no-new-privs", "--"]
+
+
+# The services a grader starts (database, object store, MLflow) run as uids of their own, from a range
+# below the scripts' one: not root, not a script's uid, a fresh one per stack and service.
+SERVICE_UID_BASE, SERVICE_UID_SPAN = 1_800_000_000, 100_000_000
+CHECKOUT = Path(__file__).resolve().parents[1]
+
+
+def service_uid() -> int:
+    """The first of three consecutive fresh uids for one stack's services (0 when they run as the grader)."""
+    if not service_plan().isolated:
+        return os.getuid()
+    return SERVICE_UID_BASE + 3 * secrets.randbelow(SERVICE_UID_SPAN // 3)
+
+
+@functools.lru_cache(maxsize=None)
+def service_plan() -> Plan:
+    """How the grader's own services are isolated: like scripts when the grader is root, else not at all."""
+    try:
+        return plan("auto")
+    except ValueError:
+        return Plan("none", "sandbox.unavailable")
+
+
+def service_argv(uid: int, command: list[str], writable: list[Path], readable: list[Path] = ()) -> list[str]:
+    """``command`` as service user ``uid``: under bubblewrap it sees the machine read-only, without /tmp,
+    /dev/shm and the grader's checkout (apart from the interpreter), and writes only ``writable``
+    (chowned to it here). Host network and PID namespace: the grader watches its port and its pid."""
+    p = service_plan()
+    if not p.isolated or uid == os.getuid():
+        return command
+    for path in writable:
+        _chown_tree(path, uid)
+    if p.mode == "user":
+        return _drop_to(uid) + command
+    view = _bwrap_view(_interpreter_paths() + [Path(c).parent for c in command[:1] if os.path.isabs(c)]
+                       + list(readable), list(writable), masked=(CHECKOUT,))
+    return ["bwrap", "--unshare-ipc", "--unshare-uts", "--die-with-parent", *view, "--"] + _drop_to(uid) + command
+
+
 class Box:
     """One script's sandbox: a fresh uid, its copy of the submission, a private HOME; gone after cleanup()."""
 
-    def __init__(self, p: Plan, base: Path, data_dir: Path):
+    def __init__(self, p: Plan, base: Path, data_dir: Path, relay_port: int | None = None):
         self.plan = p
         self.root = Path(tempfile.mkdtemp(prefix="s-", dir=base))
         self.root.chmod(0o711)
@@ -170,6 +247,9 @@ class Box:
         self.home = self.root / "home"
         self.data_dir = data_dir
         self.uid = UID_BASE + secrets.randbelow(UID_SPAN) if p.isolated else os.getuid()
+        # bubblewrap: a network namespace of its own, with MLflow's port relayed in (grader/netrelay.py)
+        self.relay_port = relay_port if p.mode == "bwrap" and (base / "netrelay.py").is_file() else None
+        self.relay_socket = self.root / "net" / "mlflow.sock" if self.relay_port else None
 
     def prepare(self, submission: Path | None) -> None:
         if submission is not None:
@@ -178,9 +258,12 @@ class Box:
             self.cwd.mkdir()
         self.home.mkdir()
         (self.home / "tmp").mkdir()
+        if self.relay_socket:
+            self.relay_socket.parent.mkdir(mode=0o755)
         if self.plan.isolated:
             for path in (self.cwd, self.home):
                 _chown_tree(path, self.uid)
+                path.chmod(0o700)  # no other uid (another script, a service) reads it
 
     def env(self, base: dict) -> dict:
         env = dict(base, HOME=str(self.home))
@@ -191,42 +274,23 @@ class Box:
     def argv(self, command: list[str]) -> list[str]:
         if not self.plan.isolated:
             return command
-        drop = ["setpriv", f"--reuid={self.uid}", f"--regid={self.uid}", "--clear-groups",
-                "--inh-caps=-all", "--bounding-set=-all", "--no-new-privs", "--"]
+        drop = _drop_to(self.uid)
         limit = ["prlimit", f"--nproc={MAX_PROCESSES}", "--core=0", "--"] if shutil.which("prlimit") else []
         if self.plan.mode == "user":
             return limit + drop + command
+        if self.relay_port:
+            relay = self.root.parent / "netrelay.py"
+            command = [sys.executable, "-I", str(relay), str(self.relay_socket), str(self.relay_port), "--", *command]
         return self._bwrap() + ["--"] + limit + drop + command
 
     def _bwrap(self) -> list[str]:
-        masked = {Path("/tmp")}
-        needed = _interpreter_paths() + [self.data_dir]
-        for path in needed:
-            hidden = _hidden_ancestor(path)
-            if hidden is not None:
-                masked.add(hidden)
         argv = ["bwrap", "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try",
-                "--die-with-parent", "--new-session", "--hostname", "handson",
-                "--ro-bind", "/", "/", "--proc", "/proc", "--dev", "/dev",
-                "--perms", "01777", "--tmpfs", "/dev/shm"]
-        for path in sorted(masked, key=lambda p: len(p.parts)):
-            argv += (["--perms", "01777"] if path == Path("/tmp") else []) + ["--tmpfs", str(path)]
-        made: set[Path] = set()
-
-        def mount(option: str, path: Path) -> list[str]:
-            # bubblewrap makes missing parents of a mount point 0700; make them enterable instead.
-            dirs = []
-            for parent in reversed(path.parents):
-                if parent not in made and any(m in parent.parents for m in masked):
-                    made.add(parent)
-                    dirs += ["--perms", "0755", "--dir", str(parent)]
-            return dirs + [option, str(path), str(path)]
-
-        for path in needed:
-            if any(m == path or m in path.parents for m in masked):
-                argv += mount("--ro-bind", path)
-        for path in (self.cwd, self.home):
-            argv += mount("--bind", path)
+                "--die-with-parent", "--new-session", "--hostname", "handson"]
+        readable = _interpreter_paths() + [self.data_dir]
+        if self.relay_port:
+            argv.append("--unshare-net")
+            readable.append(self.root.parent / "netrelay.py")
+        argv += _bwrap_view(readable, [self.cwd, self.home] + ([self.relay_socket.parent] if self.relay_socket else []))
         argv += ["--chdir", str(self.cwd)]
         return argv
 
@@ -251,12 +315,10 @@ class Box:
             time.sleep(0.01)
         return killed
 
-    def cleanup(self, keep_files: bool = False) -> None:
-        """Stop what is left of the script; remove its files unless ``keep_files`` (then they go with the
-        grading run's sandbox folder: a run's artifact_location may point into them)."""
+    def cleanup(self) -> None:
+        """Stop what is left of the script and remove its copy, HOME and relay socket."""
         self.sweep()
-        if not keep_files:
-            shutil.rmtree(self.root, ignore_errors=True)
+        shutil.rmtree(self.root, ignore_errors=True)
 
 
 def _chown_tree(path: Path, uid: int) -> None:

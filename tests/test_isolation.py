@@ -3,7 +3,10 @@
 ``mallory`` (tests/submissions/hostile/) tries, step by step, what a hostile learner would: read the
 services' secrets, log in as root, change other learners' experiments, runs, artifacts and models through
 the MLflow API, rewrite the grader, other learners' scripts and the reports, leave a daemon behind, stop
-the database and kill what it can see. Each attack prints ``ATTACK <what>: blocked`` or ``SUCCEEDED``.
+the database and kill what it can see. ``trudy`` attacks through the services: an artifact location or model
+source of its choosing (the server reading and writing files for it), every loopback port, a flood of wrong
+passwords, the user list, and MLflow's port itself. Each attack prints ``ATTACK <what>: blocked`` or
+``SUCCEEDED``.
 Graded on the real local stack with honest learners around it, serially and with ``-n 2``: every honest
 learner keeps full points, no attack succeeds, no secret reaches a report, the checkout is unchanged and
 nothing mallory started outlives the run.
@@ -24,11 +27,13 @@ import pytest
 
 from conftest import IN_CI, ROOT, SUBMISSIONS
 from grader import catalog, sandbox
+from grader.stack import watchdog
 from grader.runner import stack_secrets
 
 pytestmark = [pytest.mark.realstack, pytest.mark.slow]
 
 HONEST = ("alice", "bob", "zoe")
+HOSTILE = ("mallory", "trudy")
 ALL_CHECKS = {c.id for c in catalog.CHECKS}
 ATTACK = re.compile(r"ATTACK (.+?): (blocked|SUCCEEDED)(.*)")
 
@@ -80,7 +85,9 @@ def klass(tmp_path) -> Path:
     folder = tmp_path / "class"
     for name in HONEST:
         shutil.copytree(ROOT / "solutions", folder / name)
-    shutil.copytree(SUBMISSIONS / "hostile" / "mallory", folder / "mallory")
+    for name in HOSTILE:
+        shutil.copytree(SUBMISSIONS / "hostile" / name, folder / name)
+        shutil.copy(SUBMISSIONS / "hostile" / "_common.py", folder / name)
     return folder
 
 
@@ -90,6 +97,7 @@ def test_hostile_learner_cannot_bend_the_class(grade_local, local_stack, local_s
                                                mode, workers):
     require_isolation(mode)
     before = checkout_state()
+    started = time.time()
     mysql = psutil.Process(local_stack.pids["mysql"])
     args = ["--sandbox", mode, "--gradebook", str(tmp_path / "grades.csv"), "--junitxml", str(tmp_path / "junit.xml")]
     if workers:
@@ -98,7 +106,7 @@ def test_hostile_learner_cannot_bend_the_class(grade_local, local_stack, local_s
     output = graded.output
 
     # Every honest learner keeps full points.
-    assert set(graded.results) == {*HONEST, "mallory"}, output[-3000:]
+    assert set(graded.results) == {*HONEST, *HOSTILE}, output[-3000:]
     for name in HONEST:
         statuses = graded.statuses(name)
         assert statuses == {c: "passed" for c in ALL_CHECKS}, (name, {c: s for c, s in statuses.items()
@@ -106,19 +114,29 @@ def test_hostile_learner_cannot_bend_the_class(grade_local, local_stack, local_s
 
     # Every attack ran and none succeeded.
     attacks = {}
-    for entry in graded.results["mallory"].values():
-        for what, verdict, detail in ATTACK.findall(entry["output"]):
-            attacks.setdefault(what, set()).add(verdict + detail)
+    for name in HOSTILE:
+        for entry in graded.results[name].values():
+            for what, verdict, detail in ATTACK.findall(entry["output"]):
+                attacks.setdefault(what, set()).add(verdict + detail)
     succeeded = {what: v for what, v in attacks.items() if any(x.startswith("SUCCEEDED") for x in v)}
     if mode == "user":
-        # Without a PID namespace, command lines are visible (they hold no secret: README, threat model).
+        # Without PID and network namespaces, command lines are visible and the services' ports reachable
+        # (they hold no secret and need passwords: README, threat model).
         succeeded.pop("see the services' processes", None)
+        succeeded.pop("reach a port other than MLflow's (database, object store, the grader)", None)
     assert not succeeded, succeeded
     expected = {"read other processes' environment", "root over TCP without a password",
                 "read the recorded stack file and the grader's folders", "list other learners' experiments",
                 "change other experiments through the API", "rewrite the grader, other learners' scripts or the work folder",
                 "plant a file in the grader's checkout", "SIGSTOP the database server", "kill every other process it can see",
-                "log in as the MLflow admin with a default password", "list other learners' registered models"}
+                "log in as the MLflow admin with a default password", "list other learners' registered models",
+                "choose a file:// artifact location that links to /",
+                "choose an s3:// or another experiment's artifact location",
+                "register a model version whose source is a folder of the machine",
+                "climb out of the artifact store with ../ in an artifact path",
+                "reach a port other than MLflow's (database, object store, the grader)",
+                "list the server's users", "flood the server with wrong passwords",
+                "bind MLflow's port and collect other users' logins"}
     assert expected <= set(attacks), sorted(expected - set(attacks))
 
     # No stack secret in any report; the checkout unchanged; nothing left running; the database not stopped.
@@ -134,6 +152,12 @@ def test_hostile_learner_cannot_bend_the_class(grade_local, local_stack, local_s
         time.sleep(0.2)
     assert sandbox_processes() == []
     assert mysql.status() != psutil.STATUS_STOPPED
+    # The flood starved nothing: the watchdog never had to restart a service during this run.
+    restarts = [e for e in watchdog.events(local_stack.events_file) if e["time"] >= started]
+    assert restarts == [], restarts
+    # The services run as users of their own, which the scripts are not.
+    for service, uid in local_stack.service_uids.items():
+        assert psutil.Process(local_stack.pids[service]).uids().real == uid != 0, service
 
 
 WORKER_KILLER = '''"""Takes its pytest-xdist worker down (possible only without a sandbox: --sandbox none)."""

@@ -299,7 +299,7 @@ def _strike(info, service: str, fault: str) -> None:
         os.kill(pid, signal.SIGSTOP)
         return
     if fault == "datadir-gone":
-        shutil.rmtree(Path(info.logs["mysql"]).parent / "db")
+        shutil.rmtree(Path(info.logs["mysql"]).parent / "mysql" / "data")
     os.killpg(os.getpgid(pid), signal.SIGKILL)
 
 

@@ -119,6 +119,10 @@ def _report(results: dict, checks: list[str]) -> str:
 # -- the catalogue of cases itself (no stack needed) ----------------------------------------------------
 def test_every_learner_check_has_a_faulty_case():
     covered = {_lines(c / "expected.txt")[0] for c in FAULTY if _lines(c / "expected.txt")}
+    # step3.in_object_store: the only way a script could miss the object store was to choose an artifact
+    # location; the grader's servers refuse that now (broken/step3_artifact_location_refused).
+    covered |= {"step3.in_object_store"} & set(_lines(SUBMISSIONS / "broken" / "step3_artifact_location_refused"
+                                                       / "expected.txt"))
     missing = [c for c in LEARNER_CHECKS if c not in covered]
     assert not missing, f"learner checks without a faulty submission: {missing}"
 

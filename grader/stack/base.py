@@ -88,6 +88,8 @@ class StackInfo:
     secrets: list = dataclasses.field(default_factory=list)
     # where the stack's watchdog records restarts (stacks that heal themselves); None elsewhere
     events_file: str | None = None
+    # service name -> the unprivileged uid it runs as (stacks the grader runs as root); empty elsewhere
+    service_uids: dict = dataclasses.field(default_factory=dict)
 
     def to_json(self) -> str:
         return json.dumps(dataclasses.asdict(self), indent=2)
@@ -177,8 +179,11 @@ class ServiceProcess:
     predicates that are not HTTP (a SQL login), and failure messages that carry the log tail.
     """
 
-    def __init__(self, name: str, argv: list[str], log: Path, env: dict | None = None, cwd: Path | None = None):
+    def __init__(self, name: str, argv: list[str], log: Path, env: dict | None = None, cwd: Path | None = None,
+                 port: int | None = None):
         self.name = name
+        # the TCP port it serves: "ready" also means this process group, not another one, listens there
+        self.port = port
         self.argv = argv
         self.log = log
         self.env = env
@@ -208,13 +213,21 @@ class ServiceProcess:
 
     @property
     def pid(self) -> int | None:
-        return self.proc.pid if self.proc else None
+        """The server's own process (under bubblewrap: the child it started, not bubblewrap itself)."""
+        return _main_pid(self.proc.pid) if self.proc else None
 
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
 
     def wait_ready(self, ready: Callable[[], bool], timeout: float, what: str, interval: float = 0.1) -> None:
         """Poll ``ready`` until it is true; fail at once if the process exits, or at the deadline."""
+        if self.port is not None and not getattr(ready, "checks_port", False):
+            answers = ready
+
+            def ready() -> bool:
+                return self.holds_port() and answers()
+
+            ready.checks_port = True
         self.ready, self.what = ready, what
         deadline = time.monotonic() + timeout
         while True:
@@ -230,6 +243,17 @@ class ServiceProcess:
                 raise StackError(self.name, f"not ready after {timeout:.0f} s ({what})", self.log)
             time.sleep(interval)
 
+    def holds_port(self) -> bool:
+        """Whether the listener on ``port`` is this service's (after a restart, not a process that took the
+        freed port first)."""
+        owner = port_owner(self.port)
+        if owner is None or self.proc is None:
+            return False
+        try:
+            return os.getpgid(owner) == os.getpgid(self.proc.pid)
+        except OSError:
+            return False
+
     def restart(self, timeout: float) -> None:
         """Kill what is left of it (SIGKILL reaches a stopped process too) and start it again on the same
         command line: the same data folder, the same port."""
@@ -244,6 +268,48 @@ class ServiceProcess:
             return
         kill_group(self.proc, timeout)
         guard("-", "g", self.proc.pid)
+
+
+def port_owner(port: int | None) -> int | None:
+    """The pid listening on 127.0.0.1:``port`` (None: nobody, or not visible to this user)."""
+    import psutil
+
+    try:
+        conns = psutil.net_connections(kind="tcp")
+    except (psutil.Error, OSError):
+        return None
+    for conn in conns:
+        if conn.status == psutil.CONN_LISTEN and conn.laddr and conn.laddr.port == port and conn.pid:
+            return conn.pid
+    return None
+
+
+def port_user(port: int | None) -> int | None:
+    """The uid of the process listening on ``port`` (None when unknown)."""
+    import psutil
+
+    pid = port_owner(port)
+    try:
+        return psutil.Process(pid).uids().real if pid else None
+    except psutil.Error:
+        return None
+
+
+def _main_pid(pid: int) -> int:
+    import psutil
+
+    try:
+        proc = psutil.Process(pid)
+        for _ in range(3):
+            if proc.name() != "bwrap":
+                break
+            children = proc.children()
+            if len(children) != 1:
+                break
+            proc = children[0]
+        return proc.pid
+    except psutil.Error:
+        return pid
 
 
 def kill_group(proc: subprocess.Popen, timeout: float = 10.0) -> None:

@@ -166,13 +166,15 @@ class DockerStack:
         self.workdir = Path(tempfile.mkdtemp(prefix="handson-docker-"))
         guard("+", "d", self.workdir)
         inside = Path("/handson-auth")
-        setup = auth_setup(self.workdir, inside)
+        setup = auth_setup(self.workdir, inside, guard=True)
         self.auth = setup
         service = {
             # '$' would be compose's interpolation: '$$' keeps a literal one.
             "command": [*(str(a).replace("$", "$$") for a in command), "--app-name", "basic-auth"],
             "environment": {"MLFLOW_AUTH_CONFIG_PATH": str(inside / setup.config_path.name),
-                            "MLFLOW_FLASK_SERVER_SECRET_KEY": setup.flask_secret},
+                            "MLFLOW_FLASK_SERVER_SECRET_KEY": setup.flask_secret,
+                            # the grader's guard (grader/stack/server_guard), mounted with the config
+                            "PYTHONPATH": str(inside / setup.guard_dir.name), "HANDSON_HASH_KEY": setup.hash_key},
             "volumes": [f"{self.workdir}:{inside}"],
         }
         if os.geteuid() == 0:
@@ -230,7 +232,7 @@ class DockerStack:
         if self.auth is not None:
             info = dataclasses.replace(info, admin_user=self.auth.admin_user, admin_password=self.auth.admin_password,
                                        auth_db_url=self.auth.db_url_readonly,
-                                       secrets=[*info.secrets, self.auth.admin_password, self.auth.flask_secret])
+                                       secrets=[*info.secrets, *self.auth.secrets])
         if not http_ok(info.tracking_uri + "/health"):
             tail = self._logs("mlflow")
             self.stop()

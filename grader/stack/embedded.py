@@ -7,6 +7,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from grader import sandbox
 from grader.stack.auth import auth_setup
 from grader.stack.base import StackInfo, guard
 from grader.stack.local import free_port
@@ -35,9 +36,13 @@ class EmbeddedStack:
             artifacts = self.workdir / "artifacts"
             artifacts.mkdir()
             port = free_port("mlflow", self.ports.get("mlflow"))
-            auth = auth_setup(self.workdir) if self.access_control else None
+            auth = auth_setup(self.workdir, guard=True) if self.access_control else None
+            # As root: the server runs as a fresh service uid that writes only this folder (its database,
+            # artifacts and auth config); the log stays the grader's, beside it.
+            uid = sandbox.service_uid()
+            log = Path(str(self.workdir) + ".log")
             self.server = start_mlflow_server(self.workdir, port, f"sqlite:///{db}", str(artifacts),
-                                              timeout=self.timeout, auth=auth)
+                                              timeout=self.timeout, auth=auth, log=log, uid=uid)
             self.watchdog = Watchdog([self.server], self.workdir / "events.jsonl", self.timeout)
             self.watchdog.start()
             return StackInfo(
@@ -53,6 +58,8 @@ class EmbeddedStack:
                 admin_user=auth.admin_user if auth else None,
                 admin_password=auth.admin_password if auth else None,
                 auth_db_url=auth.db_url_readonly if auth else None,
+                secrets=auth.secrets if auth else [],
+                service_uids={"mlflow": uid} if uid != os.getuid() else {},
             )
         except BaseException:
             self.stop()
@@ -67,5 +74,6 @@ class EmbeddedStack:
             self.server = None
         if self.workdir and not os.environ.get("HANDSON_KEEP_STACK_DIR"):
             shutil.rmtree(self.workdir, ignore_errors=True)
+            Path(str(self.workdir) + ".log").unlink(missing_ok=True)
         if self.workdir:
             guard("-", "d", self.workdir)

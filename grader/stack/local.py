@@ -1,7 +1,9 @@
 """``local`` backend: real MariaDB/MySQL, MinIO and MLflow servers as child processes.
 
-Each service gets a fresh temp dir, a free port on 127.0.0.1 and random credentials. A failed start
-stops whatever had already started and removes the temp dir.
+Each service gets a free port on 127.0.0.1, random credentials and a folder of its own in the stack's temp
+dir; when the grader is root each runs as a fresh unprivileged uid of its own that can write only that
+folder (grader/sandbox.py ``service_argv``: under bubblewrap it does not even see /tmp or the checkout).
+The logs stay the grader's. A failed start stops whatever had already started and removes the temp dir.
 """
 
 from __future__ import annotations
@@ -16,12 +18,16 @@ from pathlib import Path
 
 import port_for
 
+from grader import sandbox
 from grader.stack.auth import auth_setup
 from grader.stack.base import ServiceProcess, StackError, StackInfo, guard, http_ok, service_env
 from grader.stack.mlflow_server import migrate_schema, start_mlflow_server
 from grader.stack.watchdog import Watchdog
 
 DB_NAME = "mlflow"
+# The server's cap, and each account's (MLflow's, the reader's, the migration's): three accounts together
+# stay below the server's cap, so no one of them can lock the others out by holding connections.
+MAX_CONNECTIONS, USER_CONNECTIONS = 200, 60
 BUCKET = "mlflow"
 _SEARCH = ["/usr/sbin", "/usr/libexec", "/usr/local/sbin", "/usr/local/mysql/bin", str(Path.home() / "go/bin")]
 
@@ -69,6 +75,12 @@ class LocalStack:
         self.workdir: Path | None = None
         self.info: StackInfo | None = None
         self.watchdog: Watchdog | None = None
+        self.uid = sandbox.service_uid()  # mysql: uid, minio: uid + 1, mlflow: uid + 2 (when isolated)
+
+    def _folder(self, name: str) -> Path:
+        folder = self.workdir / name
+        folder.mkdir(mode=0o700)
+        return folder
 
     # -- lifecycle -------------------------------------------------------------------------------
     def start(self) -> StackInfo:
@@ -76,6 +88,7 @@ class LocalStack:
         if missing:
             raise StackError("local", "missing programs: " + "; ".join(missing))
         self.workdir = Path(tempfile.mkdtemp(prefix="handson-local-", dir=self.base_dir))
+        self.workdir.chmod(0o711)  # each service enters it to reach its own folder, none can list it
         guard("+", "d", self.workdir)
         try:
             db = self._start_db()
@@ -106,24 +119,28 @@ class LocalStack:
         is_mariadb = "mariadb" in Path(mysqld).name or b"MariaDB" in subprocess.run(
             [mysqld, "--version"], capture_output=True
         ).stdout
-        datadir = self.workdir / "db"
+        home = self._folder("mysql")
+        datadir = home / "data"
         log = self.workdir / "mysqld.log"
         _initialise_datadir(mysqld, is_mariadb, datadir, log)
         port = free_port("mysql", self.ports.get("mysql"))
-        sock = self.workdir / "mysqld.sock"
+        sock = home / "mysqld.sock"
         argv = [
             mysqld, "--no-defaults", f"--datadir={datadir}", f"--port={port}", "--bind-address=127.0.0.1",
-            f"--socket={sock}", f"--pid-file={self.workdir / 'mysqld.pid'}", "--skip-log-bin",
+            f"--socket={sock}", f"--pid-file={home / 'mysqld.pid'}", "--skip-log-bin",
             "--character-set-server=utf8mb4", "--collation-server=utf8mb4_bin",
             "--innodb-buffer-pool-size=64M", "--skip-name-resolve",
+            # Unauthenticated connections are dropped fast; accounts have connection caps (below).
+            "--connect-timeout=5", f"--max-connections={MAX_CONNECTIONS}",
         ]
-        if os.geteuid() == 0:
+        if os.geteuid() == 0 and self.uid == os.getuid():
             argv.append("--user=root")
         if is_mariadb:
             argv.append("--innodb-log-file-size=16M")
         else:
             argv.append("--mysqlx=OFF")
-        service = ServiceProcess("mysql", argv, log, env=service_env(HOME=str(self.workdir))).start()
+        argv = sandbox.service_argv(self.uid, argv, [home])
+        service = ServiceProcess("mysql", argv, log, env=service_env(HOME=str(home)), port=port).start()
         self.services.append(service)
 
         import pymysql
@@ -154,12 +171,13 @@ class LocalStack:
                             ("mlflow", creds["password"], "SELECT, INSERT, UPDATE, DELETE"),
                             ("grader", creds["ro_password"], "SELECT")):
                         cur.execute("CREATE USER %s@%s IDENTIFIED BY %s", (user, host, password))
-                        cur.execute(f"GRANT {rights} ON {DB_NAME}.* TO '{user}'@'{host}'")
+                        cur.execute(f"GRANT {rights} ON {DB_NAME}.* TO '{user}'@'{host}' "
+                                    f"WITH MAX_USER_CONNECTIONS {USER_CONNECTIONS}")
                 cur.execute("ALTER USER 'root'@'localhost' IDENTIFIED BY %s", (creds["root_password"],))
         finally:
             conn.close()
         # From now on "ready" means: the grader's account gets an answer over TCP, within seconds.
-        service.ready = lambda: _mysql_ping(port, "grader", creds["ro_password"])
+        service.ready = lambda: service.holds_port() and _mysql_ping(port, "grader", creds["ro_password"])
         return creds
 
     # -- MinIO -----------------------------------------------------------------------------------
@@ -168,11 +186,14 @@ class LocalStack:
         port = free_port("minio", self.ports.get("minio"))
         console = port_for.select_random()
         user, password = "handson-" + secrets.token_hex(4), secrets.token_hex(16)
-        env = service_env(MINIO_ROOT_USER=user, MINIO_ROOT_PASSWORD=password,
+        home = self._folder("minio")
+        (home / "data").mkdir()
+        env = service_env(MINIO_ROOT_USER=user, MINIO_ROOT_PASSWORD=password, HOME=str(home),
                           MINIO_BROWSER="off", MINIO_UPDATE="off", MINIO_CI_CD="1")
-        argv = [minio_bin, "server", str(self.workdir / "minio"), "--address", f"127.0.0.1:{port}",
+        argv = [minio_bin, "server", str(home / "data"), "--address", f"127.0.0.1:{port}",
                 "--console-address", f"127.0.0.1:{console}", "--quiet"]
-        service = ServiceProcess("minio", argv, self.workdir / "minio.log", env=env).start()
+        argv = sandbox.service_argv(self.uid + 1 if self.uid != os.getuid() else self.uid, argv, [home])
+        service = ServiceProcess("minio", argv, self.workdir / "minio.log", env=env, port=port).start()
         self.services.append(service)
         endpoint = f"127.0.0.1:{port}"
         service.wait_ready(lambda: http_ok(f"http://{endpoint}/minio/health/ready"), self.timeout,
@@ -203,9 +224,11 @@ class LocalStack:
             "AWS_DEFAULT_REGION": "us-east-1",
         }
         migrate_schema(url.format(db["migrate_user"], db["migrate_password"]), self.workdir)
-        auth = auth_setup(self.workdir) if self.access_control else None
-        server = start_mlflow_server(self.workdir, port, url.format(db["user"], db["password"]), f"s3://{BUCKET}",
-                                     env, self.timeout, auth=auth)
+        home = self._folder("mlflow")
+        auth = auth_setup(home, guard=True) if self.access_control else None
+        server = start_mlflow_server(home, port, url.format(db["user"], db["password"]), f"s3://{BUCKET}",
+                                     env, self.timeout, auth=auth, log=self.workdir / "mlflow.log",
+                                     uid=self.uid + 2 if self.uid != os.getuid() else self.uid)
         self.services.append(server)
         return StackInfo(
             backend="local",
@@ -222,8 +245,10 @@ class LocalStack:
             admin_password=auth.admin_password if auth else None,
             auth_db_url=auth.db_url_readonly if auth else None,
             events_file=str(self.workdir / "events.jsonl"),
+            service_uids=({"mysql": self.uid, "minio": self.uid + 1, "mlflow": self.uid + 2}
+                          if self.uid != os.getuid() else {}),
             secrets=[db["root_password"], db["password"], db["migrate_password"], s3["root_password"],
-                     mlflow_key[1], mlflow_key[0], s3["root_user"]],
+                     mlflow_key[1], mlflow_key[0], s3["root_user"], *(auth.secrets if auth else [])],
         )
 
 

@@ -7,7 +7,12 @@ from pathlib import Path
 
 import subprocess
 
+from grader import sandbox
 from grader.stack.base import ServiceProcess, StackError, http_ok, service_env, tail_of
+
+
+# Two web workers: one slow request (a large upload) does not hold up /health and the other scripts.
+WORKERS = 2
 
 
 def migrate_schema(admin_url: str, workdir: Path, timeout: float = 300.0) -> None:
@@ -34,7 +39,11 @@ def start_mlflow_server(
     extra_env: dict | None = None,
     timeout: float = 120.0,
     auth=None,
+    log: Path | None = None,
+    uid: int | None = None,
 ) -> ServiceProcess:
+    """``workdir`` is the server's own folder (its HOME, auth config and database); with ``uid`` it runs as
+    that service user, writing only ``workdir`` (see sandbox.service_argv)."""
     env = service_env(HOME=str(workdir), **(extra_env or {}))
     # The job runner (about eight worker processes) is not needed for grading and slows the start.
     env["MLFLOW_SERVER_ENABLE_JOB_EXECUTION"] = "false"
@@ -46,12 +55,15 @@ def start_mlflow_server(
         "--artifacts-destination", artifacts_destination,
         "--host", "127.0.0.1",
         "--port", str(port),
-        "--workers", "1",
+        "--workers", str(WORKERS),
     ]
     if auth is not None:
         env.update(auth.server_env())
         argv += ["--app-name", "basic-auth"]
-    server = ServiceProcess("mlflow", argv, workdir / "mlflow.log", env=env, cwd=workdir).start()
+    if uid is not None:
+        argv = sandbox.service_argv(uid, argv, [workdir])
+    server = ServiceProcess("mlflow", argv, log or workdir / "mlflow.log", env=env, cwd=workdir,
+                            port=port).start()
     try:
         server.wait_ready(lambda: http_ok(f"http://127.0.0.1:{port}/health"), timeout, "GET /health answered 200")
     except BaseException:

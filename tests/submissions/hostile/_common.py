@@ -1,4 +1,4 @@
-"""Shared by the hostile scripts: report each attack as blocked or SUCCEEDED (tests/test_isolation.py
+"""Shared by the hostile learners (copied into each one's folder): report each attack as blocked or SUCCEEDED (tests/test_isolation.py
 reads these lines from the reports), then exit 1 so that the output is shown."""
 
 import os

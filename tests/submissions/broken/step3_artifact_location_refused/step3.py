@@ -1,6 +1,7 @@
 """Step 3 — mistake: the learner wants to "see the files locally" and creates the experiment with a
-local artifact_location (file://...). The client then writes the artifacts to that folder itself;
-the tracking server can still serve them (same machine), but nothing reaches the MinIO bucket."""
+local artifact_location (file://...). The grader's servers choose every artifact location themselves
+(a script could otherwise make the server read and write any file it can), so create_experiment is
+refused with a message that says why; the script stops there and every step-3 check fails."""
 
 import os
 from pathlib import Path
