@@ -249,3 +249,33 @@ def test_a_sized_tmp_holds_no_more_than_its_size():
     size, uid = done.stdout.split()
     assert (int(size), int(uid)) == (MiB, UNPRIVILEGED), done
     assert done.returncode == 1 and f"[Errno {errno.ENOSPC}] No space left on device" in done.stderr, done.stderr
+
+
+# -- reporting ---------------------------------------------------------------------------------------
+@pytest.mark.parametrize("verdict", ["memory", "pids", "fsize"])
+def test_every_verdict_is_a_message_in_both_languages(verdict):
+    from grader.i18n import t_in
+
+    for lang in ("en", "ja"):
+        text = t_in(lang, f"limits.hit_{verdict}", script="step2.py", limit="1 GiB")
+        assert "step2.py" in text and "1 GiB" in text
+
+
+def test_the_size_options_reach_the_config(monkeypatch):
+    from grader import config
+
+    class Options:
+        values = {"script_memory": "512M", "script_tmp": None, "script_file_size": None}
+
+        def getoption(self, name):
+            return self.values[name]
+
+        def getini(self, name):
+            return ""
+
+    monkeypatch.setenv("HANDSON_SCRIPT_FILE_SIZE", "1G")
+    assert [config._size(Options(), n) for n in ("script_memory", "script_tmp", "script_file_size")] == \
+        [512 * MiB, 256 * MiB, GiB]
+    Options.values["script_memory"] = "lots"
+    with pytest.raises(ValueError, match="--script-memory"):
+        config._size(Options(), "script_memory")
