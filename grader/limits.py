@@ -68,6 +68,11 @@ class Limits:
     tmp: int = 256 * MiB  # bytes, each of /tmp, /dev/shm and HOME under bubblewrap
 
 
+    def shown(self, verdict: str) -> str:
+        """The cap a verdict names, as the learner's message shows it."""
+        return str(self.pids) if verdict == "pids" else format_size(getattr(self, verdict))
+
+
 _UNITS = {"": 1, "b": 1, "k": 1 << 10, "kb": 1 << 10, "kib": 1 << 10, "m": MiB, "mb": MiB, "mib": MiB,
           "g": GiB, "gb": GiB, "gib": GiB}
 
