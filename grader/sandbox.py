@@ -34,6 +34,8 @@ from pathlib import Path
 
 import psutil
 
+from grader import limits as _limits
+
 MODES = ("auto", "bwrap", "user", "none")
 # Fresh uids come from a range no distribution hands out (Debian's subordinate ranges start at 100000
 # and are 65536 wide per user; systemd's dynamic users stay below 65535).
@@ -162,8 +164,9 @@ def new_base(data_dir: Path | None = None) -> Path:
 class Box:
     """One script's sandbox: a fresh uid, its copy of the submission, a private HOME; gone after cleanup()."""
 
-    def __init__(self, p: Plan, base: Path, data_dir: Path):
+    def __init__(self, p: Plan, base: Path, data_dir: Path, lim: _limits.Limits | None = None):
         self.plan = p
+        self.limits = lim or _limits.Limits()
         self.root = Path(tempfile.mkdtemp(prefix="s-", dir=base))
         self.root.chmod(0o711)
         self.cwd = self.root / "work"
@@ -190,10 +193,10 @@ class Box:
 
     def argv(self, command: list[str]) -> list[str]:
         if not self.plan.isolated:
-            return command
+            return _limits.prlimit(self.limits, nproc=False) + command
         drop = ["setpriv", f"--reuid={self.uid}", f"--regid={self.uid}", "--clear-groups",
                 "--inh-caps=-all", "--bounding-set=-all", "--no-new-privs", "--"]
-        limit = ["prlimit", f"--nproc={MAX_PROCESSES}", "--core=0", "--"] if shutil.which("prlimit") else []
+        limit = _limits.prlimit(self.limits)
         if self.plan.mode == "user":
             return limit + drop + command
         return self._bwrap() + ["--"] + limit + drop + command
@@ -208,9 +211,9 @@ class Box:
         argv = ["bwrap", "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try",
                 "--die-with-parent", "--new-session", "--hostname", "handson",
                 "--ro-bind", "/", "/", "--proc", "/proc", "--dev", "/dev",
-                "--perms", "01777", "--tmpfs", "/dev/shm"]
+                *_limits.bwrap_tmpfs("/dev/shm", self.limits)]
         for path in sorted(masked, key=lambda p: len(p.parts)):
-            argv += (["--perms", "01777"] if path == Path("/tmp") else []) + ["--tmpfs", str(path)]
+            argv += _limits.bwrap_tmpfs(path, self.limits) if path == Path("/tmp") else ["--tmpfs", str(path)]
         made: set[Path] = set()
 
         def mount(option: str, path: Path) -> list[str]:
@@ -227,6 +230,7 @@ class Box:
                 argv += mount("--ro-bind", path)
         for path in (self.cwd, self.home):
             argv += mount("--bind", path)
+        argv += _limits.bwrap_tmpfs(self.home, self.limits)  # HOME: a sized tmpfs over its (empty) folder
         argv += ["--chdir", str(self.cwd)]
         return argv
 

@@ -279,3 +279,54 @@ def test_the_size_options_reach_the_config(monkeypatch):
     Options.values["script_memory"] = "lots"
     with pytest.raises(ValueError, match="--script-memory"):
         config._size(Options(), "script_memory")
+
+
+# -- wired into the sandbox and the runner (the wiring commit) -------------------------------------------
+def bwrap_plan() -> sandbox.Plan:
+    require(os.geteuid() == 0, "the bubblewrap sandbox needs root")
+    try:
+        return sandbox.plan("bwrap")
+    except ValueError as e:
+        require(False, f"--sandbox bwrap does not work here: {e}")
+
+
+def test_in_the_sandbox_tmp_shm_and_home_are_sized_and_files_capped(tmp_path):
+    require(bool(limits.bwrap_has_size()), "bubblewrap with --size is not installed")
+    tmp_path.chmod(0o711)  # as sandbox.new_base makes it: the script's uid must pass through to its HOME
+    box = sandbox.Box(bwrap_plan(), tmp_path, tmp_path, Limits(tmp=MiB, fsize=2 * MiB))
+    box.prepare(None)
+    code = textwrap.dedent("""
+        import os
+        def fill(path, size):
+            try:
+                with open(path, 'wb') as f:
+                    f.write(b'x' * size)
+                return 'ok'
+            except OSError as e:
+                return str(e.errno)
+        home = os.environ['HOME']
+        print(fill('/tmp/f', 3 << 20), fill('/dev/shm/f', 3 << 20), fill(home + '/f', 3 << 20),
+              fill('big', 3 << 20), fill('small', 1 << 20))
+    """)
+    try:
+        done = subprocess.run(box.argv([sys.executable, "-c", code]), cwd=box.cwd, env=box.env({"PATH": "/usr/bin:/bin"}),
+                              capture_output=True, text=True)
+    finally:
+        box.cleanup()
+    nospace, toobig = str(errno.ENOSPC), str(errno.EFBIG)
+    assert done.stdout.split() == [nospace, nospace, nospace, toobig, "ok"], done
+
+
+def test_the_runner_reports_the_memory_cap_that_stopped_a_script(tmp_path):
+    from conftest import fake_stack_info
+    from grader.runner import run_script
+
+    require_controller("memory")
+    submission = tmp_path / "learner"
+    submission.mkdir()
+    (submission / "step9.py").write_text("pieces = [b'x' * (64 << 20) for _ in range(24)]\nprint('survived')\n")
+    result = run_script(submission, "step9.py", fake_stack_info(), "exp", tmp_path, "model", 120.0,
+                        plan=bwrap_plan(), limits=Limits(memory=256 * MiB))
+    assert not result.ok and "survived" not in result.output, result
+    assert (result.limit, result.limit_value) == ("memory", "256 MiB")
+    assert not limits.stale()
