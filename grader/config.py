@@ -29,6 +29,16 @@ class GraderConfig:
     compose_files: tuple[Path, ...] = ()
     # --html-report: a folder for per-learner pages and index.html (None: no HTML report)
     html_report: Path | None = None
+    # --script-memory, --script-tmp, --script-file-size in bytes (0: no cap; see grader/limits.py)
+    script_memory: int = 1 << 30
+    script_tmp: int = 256 << 20
+    script_file_size: int = 256 << 20
+
+    def limits(self):
+        """The caps every learner script runs under."""
+        from grader.limits import Limits
+
+        return Limits(memory=self.script_memory, fsize=self.script_file_size, tmp=self.script_tmp)
 
     @property
     def data_dir(self) -> Path:
@@ -43,7 +53,19 @@ _SETTINGS = {
     "stack_timeout": ("handson_stack_timeout", "HANDSON_STACK_TIMEOUT", "180"),
     "lang": ("handson_lang", "HANDSON_LANG", None),
     "sandbox": ("handson_sandbox", "HANDSON_SANDBOX", "auto"),
+    "script_memory": ("handson_script_memory", "HANDSON_SCRIPT_MEMORY", "1G"),
+    "script_tmp": ("handson_script_tmp", "HANDSON_SCRIPT_TMP", "256M"),
+    "script_file_size": ("handson_script_file_size", "HANDSON_SCRIPT_FILE_SIZE", "256M"),
 }
+
+
+def _size(config, name: str) -> int:
+    from grader.limits import parse_size
+
+    try:
+        return parse_size(_setting(config, name))
+    except ValueError as e:
+        raise ValueError(f"--{name.replace('_', '-')}: {e}") from None
 
 
 def _setting(config, name: str):
@@ -126,4 +148,7 @@ def get_config(config) -> GraderConfig:
         sandbox=sandbox_mode,
         compose_files=compose_files(config, rootdir, invocation),
         html_report=out(config.getoption("html_report")),
+        script_memory=_size(config, "script_memory"),
+        script_tmp=_size(config, "script_tmp"),
+        script_file_size=_size(config, "script_file_size"),
     )

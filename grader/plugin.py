@@ -14,7 +14,7 @@ import urllib.error
 
 import pytest
 
-from grader import catalog, report
+from grader import catalog, limits, report
 from grader.checking import CheckFailed, Tampered, labelled
 from grader.config import get_config
 from grader.i18n import get_lang, set_lang, t
@@ -64,6 +64,13 @@ def pytest_addoption(parser):
                          "(default: docker-compose.yml)")
     group.addoption("--sandbox", default=None, choices=("auto", "bwrap", "user", "none"),
                     help="how learner scripts are isolated (default: auto, the strongest this machine allows)")
+    group.addoption("--script-memory", default=None, metavar="SIZE",
+                    help="memory a learner script may use, all its processes together, e.g. 512M (default: 1G; "
+                         "needs a writable cgroup, see the header)")
+    group.addoption("--script-tmp", default=None, metavar="SIZE",
+                    help="size of a script's /tmp, /dev/shm and HOME, each (default: 256M; with bubblewrap)")
+    group.addoption("--script-file-size", default=None, metavar="SIZE",
+                    help="largest file a script may write (default: 256M)")
     group.addoption("--grader-debug", action="store_true", default=False,
                     help="show the grader's own tracebacks (for developers of the grader)")
     for name, default, text in (
@@ -73,6 +80,9 @@ def pytest_addoption(parser):
         ("handson_stack_timeout", "", "default service start timeout in seconds"),
         ("handson_lang", "", "default message language (en/ja)"),
         ("handson_sandbox", "", "default script isolation (auto/bwrap/user/none)"),
+        ("handson_script_memory", "", "default memory cap of a learner script (e.g. 1G)"),
+        ("handson_script_tmp", "", "default size of a script's /tmp, /dev/shm and HOME (e.g. 256M)"),
+        ("handson_script_file_size", "", "default largest file a script may write (e.g. 256M)"),
     ):
         parser.addini(name, text, default=default)
     parser.addini("handson_compose_files", "default compose files for the docker stack, one a line", type="linelist")
@@ -151,6 +161,7 @@ def pytest_report_header(config):
     return [
         t("header.stack", backend=session.backend_name, reason=session.backend_reason),
         t("header.sandbox", mode=session.sandbox.mode, reason=session.sandbox.describe()),
+        t("header.limits", limits=limits.plan().describe(cfg.limits(), tmpfs=session.sandbox.mode == "bwrap")),
         t("header.submission", path=where, count=count, run=session.run_id, lang=get_lang()),
     ]
 
@@ -254,6 +265,9 @@ def _script_note(outcome) -> str:
         head = t("script.timed_out", script=s.script, timeout=f"{s.timeout:g}")
     else:
         head = t("script.exited", script=s.script, code=s.returncode, duration=f"{s.duration:.1f}")
+    limit = getattr(s, "limit", "")  # which cap stopped it (grader/limits.py), when the runner records it
+    if limit:
+        head = t(f"limits.hit_{limit}", script=s.script, limit=getattr(s, "limit_value", "")) + "\n" + head
     tail = s.tail(15) or t("script.no_output")
     return head + "\n" + "\n".join("    | " + line for line in tail.splitlines())
 

@@ -23,6 +23,7 @@ from pathlib import Path
 
 import psutil
 
+from grader import limits as _limits
 from grader import netrelay, sandbox
 from grader.stack.base import StackInfo, kill_group
 
@@ -95,6 +96,9 @@ class ScriptResult:
     worker_lost: bool = False
     # 0, or how many times it was run again because the stack had an outage meanwhile
     attempt: int = 0
+    # the cap that stopped it (grader/limits.py: memory, pids, fsize) and that cap's value, or ""
+    limit: str = ""
+    limit_value: str = ""
 
     @property
     def ok(self) -> bool:
@@ -226,7 +230,8 @@ def _pipe_link(pipe) -> str | None:
 
 def run_script(submission: Path, script_name: str, info: StackInfo, experiment: str, data_dir: Path,
                model_name: str, timeout: float, *, credentials: tuple[str, str] | None = None,
-               plan: sandbox.Plan | None = None, base: Path | None = None) -> ScriptResult:
+               plan: sandbox.Plan | None = None, base: Path | None = None,
+               limits: _limits.Limits | None = None) -> ScriptResult:
     """Run ``python script_name`` in a sandboxed copy of ``submission`` (see grader/sandbox.py).
 
     ``base`` is the grading run's sandbox folder (made here, and removed, when not given)."""
@@ -238,11 +243,17 @@ def run_script(submission: Path, script_name: str, info: StackInfo, experiment: 
     own_base = base is None
     base = base or sandbox.new_base(data_dir)
     box = sandbox.Box(plan, base, base / "data" if (base / "data").is_dir() else data_dir,
-                      relay_port=_loopback_port(info.tracking_uri))
+                      relay_port=_loopback_port(info.tracking_uri), lim=limits)
+    group = None
     try:
         box.prepare(submission)
-        _run_in(box, result, script_name, info, experiment, model_name, timeout, credentials)
+        group = _limits.Cgroup.create(uuid.uuid4().hex, box.limits)
+        _run_in(box, result, script_name, info, experiment, model_name, timeout, credentials, group)
     finally:
+        if group is not None:
+            result.limit = group.verdict(result.returncode, result.output) or ""
+            result.limit_value = box.limits.shown(result.limit) if result.limit else ""
+            result.leftovers_killed += group.close()
         # Its copy and HOME go as soon as it ends: nothing of a script outlives it (the server chooses
         # every artifact location, so none points into them).
         box.cleanup()
@@ -267,7 +278,7 @@ def _loopback_port(uri: str) -> int | None:
 
 
 def _run_in(box: sandbox.Box, result: ScriptResult, script_name: str, info: StackInfo, experiment: str,
-            model_name: str, timeout: float, credentials) -> None:
+            model_name: str, timeout: float, credentials, group: _limits.Cgroup) -> None:
     token = uuid.uuid4().hex
     env = box.env(submission_env(info, experiment, box.data_dir, model_name, token, credentials))
     # Milliseconds, like MLflow's own timestamps; one second of slack for clock granularity.
@@ -278,9 +289,11 @@ def _run_in(box: sandbox.Box, result: ScriptResult, script_name: str, info: Stac
         from urllib.parse import urlsplit
 
         relay = netrelay.Relay(box.relay_socket, (urlsplit(info.tracking_uri).hostname, box.relay_port))
-        env["MLFLOW_TRACKING_URI"] = env["MLFLOW_TRACKING_URI"].replace("localhost", "127.0.0.1", 1)
+        uri = urlsplit(env["MLFLOW_TRACKING_URI"])
+        env["MLFLOW_TRACKING_URI"] = uri._replace(netloc=f"127.0.0.1:{box.inner_port}").geturl()
     try:
-        proc = subprocess.Popen(box.argv([sys.executable, script_name]), cwd=box.cwd, env=env,
+        # The cgroup's wrapper is outermost: it moves itself into the script's cgroup, as root, then execs.
+        proc = subprocess.Popen(group.wrap(box.argv([sys.executable, script_name])), cwd=box.cwd, env=env,
                                 stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                 start_new_session=True)
     except BaseException:

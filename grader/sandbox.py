@@ -34,6 +34,8 @@ from pathlib import Path
 
 import psutil
 
+from grader import limits as _limits
+
 MODES = ("auto", "bwrap", "user", "none")
 # Fresh uids come from a range no distribution hands out (Debian's subordinate ranges start at 100000
 # and are 65536 wide per user; systemd's dynamic users stay below 65535).
@@ -162,18 +164,22 @@ def new_base(data_dir: Path | None = None) -> Path:
     return base
 
 
-def _bwrap_view(readable: list[Path], writable: list[Path], masked: tuple[Path, ...] = ()) -> list[str]:
-    """bubblewrap options for a read-only view of the machine with a private /tmp and /dev/shm, where the
-    folders in ``masked`` (and any ancestor of a needed path that other users cannot enter) are empty,
-    ``readable`` paths are visible read-only and ``writable`` ones read-write."""
+def _bwrap_view(readable: list[Path], writable: list[Path], masked: tuple[Path, ...] = (),
+               limits: _limits.Limits | None = None) -> list[str]:
+    """bubblewrap options for a read-only view of the machine with a private /tmp and /dev/shm (sized by
+    ``limits``), where the folders in ``masked`` (and any ancestor of a needed path that other users cannot
+    enter) are empty, ``readable`` paths are visible read-only and ``writable`` ones read-write."""
     hide = {Path("/tmp"), *masked}
     for path in readable:
         hidden = _hidden_ancestor(path)
         if hidden is not None:
             hide.add(hidden)
-    argv = ["--ro-bind", "/", "/", "--proc", "/proc", "--dev", "/dev", "--perms", "01777", "--tmpfs", "/dev/shm"]
+    def tmpfs(path) -> list[str]:
+        return _limits.bwrap_tmpfs(path, limits) if limits else ["--perms", "01777", "--tmpfs", str(path)]
+
+    argv = ["--ro-bind", "/", "/", "--proc", "/proc", "--dev", "/dev", *tmpfs("/dev/shm")]
     for path in sorted(hide, key=lambda p: len(p.parts)):
-        argv += (["--perms", "01777"] if path == Path("/tmp") else []) + ["--tmpfs", str(path)]
+        argv += tmpfs(path) if path == Path("/tmp") else ["--tmpfs", str(path)]
     made: set[Path] = set()
 
     def mount(option: str, path: Path) -> list[str]:
@@ -239,8 +245,10 @@ def service_argv(uid: int, command: list[str], writable: list[Path], readable: l
 class Box:
     """One script's sandbox: a fresh uid, its copy of the submission, a private HOME; gone after cleanup()."""
 
-    def __init__(self, p: Plan, base: Path, data_dir: Path, relay_port: int | None = None):
+    def __init__(self, p: Plan, base: Path, data_dir: Path, relay_port: int | None = None,
+                 lim: _limits.Limits | None = None):
         self.plan = p
+        self.limits = lim or _limits.Limits()
         self.root = Path(tempfile.mkdtemp(prefix="s-", dir=base))
         self.root.chmod(0o711)
         self.cwd = self.root / "work"
@@ -250,6 +258,8 @@ class Box:
         # bubblewrap: a network namespace of its own, with MLflow's port relayed in (grader/netrelay.py)
         self.relay_port = relay_port if p.mode == "bwrap" and (base / "netrelay.py").is_file() else None
         self.relay_socket = self.root / "net" / "mlflow.sock" if self.relay_port else None
+        # The port the script dials inside its namespace: MLflow's own, unless that one is privileged there.
+        self.inner_port = (relay_port if relay_port >= 1024 else 18000 + relay_port) if self.relay_port else None
 
     def prepare(self, submission: Path | None) -> None:
         if submission is not None:
@@ -273,14 +283,14 @@ class Box:
 
     def argv(self, command: list[str]) -> list[str]:
         if not self.plan.isolated:
-            return command
+            return _limits.prlimit(self.limits, nproc=False) + command
         drop = _drop_to(self.uid)
-        limit = ["prlimit", f"--nproc={MAX_PROCESSES}", "--core=0", "--"] if shutil.which("prlimit") else []
+        limit = _limits.prlimit(self.limits)
         if self.plan.mode == "user":
             return limit + drop + command
         if self.relay_port:
             relay = self.root.parent / "netrelay.py"
-            command = [sys.executable, "-I", str(relay), str(self.relay_socket), str(self.relay_port), "--", *command]
+            command = [sys.executable, "-I", str(relay), str(self.relay_socket), str(self.inner_port), "--", *command]
         return self._bwrap() + ["--"] + limit + drop + command
 
     def _bwrap(self) -> list[str]:
@@ -290,7 +300,9 @@ class Box:
         if self.relay_port:
             argv.append("--unshare-net")
             readable.append(self.root.parent / "netrelay.py")
-        argv += _bwrap_view(readable, [self.cwd, self.home] + ([self.relay_socket.parent] if self.relay_socket else []))
+        argv += _bwrap_view(readable, [self.cwd, self.home] + ([self.relay_socket.parent] if self.relay_socket else []),
+                            limits=self.limits)
+        argv += _limits.bwrap_tmpfs(self.home, self.limits)  # HOME: a sized tmpfs over its (empty) folder
         argv += ["--chdir", str(self.cwd)]
         return argv
 

@@ -278,7 +278,8 @@ class GradingSession:
             result = run_script(learner.path, f"{step}.py", self.stack(),
                                 self.experiment_name(learner, step, attempt), self.cfg.data_dir,
                                 self.model_name(learner, attempt), self.cfg.submission_timeout,
-                                credentials=self.credentials(learner), plan=self.sandbox, base=self.sandbox_base())
+                                credentials=self.credentials(learner), plan=self.sandbox, base=self.sandbox_base(),
+                                limits=self.cfg.limits())
             result.attempt = attempt
             if result.ok and self.generation() == before:
                 return result
