@@ -15,10 +15,9 @@ from __future__ import annotations
 
 import base64
 import datetime
-import functools
-import importlib.util
 import json
 import math
+import sys
 import textwrap
 import time
 from pathlib import Path
@@ -56,14 +55,18 @@ class NoFigure(Exception):
     """Nothing to draw for a step; the text says why (the checks themselves say what was expected)."""
 
 
-@functools.lru_cache(maxsize=None)
 def _checks_module(rootdir: Path, step: str):
-    """The step's check module, for the expected values the checks themselves compare against."""
-    path = rootdir / "checks" / f"test_{step}.py"
-    spec = importlib.util.spec_from_file_location(f"_handson_report_{step}", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    """The step's check module as pytest imported it at collection, for the expected values the checks
+    compare against. Never executed again from disk: by the time the report is written the checkout may
+    have changed (a hostile script must gain nothing by writing there), so None when it was not collected."""
+    path = (rootdir / "checks" / f"test_{step}.py").resolve()
+    for module in list(sys.modules.values()):
+        try:
+            if module is not None and getattr(module, "__file__", None) and Path(module.__file__).resolve() == path:
+                return module
+        except (OSError, TypeError, ValueError):
+            continue
+    return None
 
 
 def _one(outcome, name: str):
@@ -242,8 +245,9 @@ def learner_context(grading, learner, checks: dict[str, report.Result], broken: 
                  "detail": _detail(checks[c.id]) if c.id in checks else ""}
                 for c in catalog.CHECKS if c.step == step]
         figure, note = None, None
-        if step in FIGURES and any(r["status"] for r in rows):
-            figure, note = _figure(grading, learner, step, _checks_module(grading.cfg.rootdir, step), broken)
+        expected = _checks_module(grading.cfg.rootdir, step)
+        if step in FIGURES and expected is not None and any(r["status"] for r in rows):
+            figure, note = _figure(grading, learner, step, expected, broken)
         got, top = per_step.get(step, (0.0, 0.0))
         steps.append({"step": step, "heading": t(f"html.{step}"), "checks": rows, "got": got, "top": top,
                       "graded": any(r["status"] for r in rows), "figure": figure, "note": note,
@@ -285,6 +289,7 @@ def overview_context(grading, per_learner: dict, pages: dict[str, str], problems
     top = catalog.max_points()
     scores = [x["score"] for x in learners if x["max"]]
     return {"learners": learners, "rates": rates, "steps": catalog.STEPS, "top": top,
+            "restarts": report.restart_lines(grading.restarts())[1:],
             "histogram": plots.score_histogram(scores, top) if scores else None,
             "rates_plot": plots.check_rates(rates) if rates else None,
             "errors": sum(x["errors"] for x in learners), **_run_facts(grading)}

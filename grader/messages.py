@@ -318,6 +318,16 @@ MESSAGES = {
                        "ja": "スタックの障害で {count} 件のチェックを採点できませんでした（! 印）"},
     "summary.infra_note": {"en": "! = not graded: a stack failure or someone else's tampering, not the learner's doing; fix it and grade again",
                            "ja": "! = 未採点: スタックの障害または第三者による改ざん（受講者の誤りではありません）。原因を取り除いて再採点してください"},
+    "restart.title": {"en": "Stack restarts during this grading run: {count} (scripts running then were run again, "
+                             "at most {attempts} times in all)",
+                      "ja": "この採点中のスタックの再起動: {count} 回（その間に実行中だったスクリプトは再実行しました。"
+                            "実行は合わせて最大 {attempts} 回です）"},
+    "restart.line": {"en": "{time} {service}: {cause} — {outcome}; running then: {scripts}",
+                     "ja": "{time} {service}: {cause} — {outcome}。そのとき実行中: {scripts}"},
+    "restart.restarted": {"en": "restarted in {seconds} s", "ja": "{seconds} 秒で再起動しました"},
+    "restart.failed": {"en": "could not be restarted ({error})", "ja": "再起動できませんでした（{error}）"},
+    "restart.no_script": {"en": "no script", "ja": "なし"},
+    "html.restarts": {"en": "Stack restarts", "ja": "スタックの再起動"},
     "progress.learner": {"en": "graded {learner}: {score}/{max} points ({done}/{total} learners done)",
                          "ja": "{learner} の採点完了: {score}/{max} 点（{done}/{total} 名完了）"},
     "report.infra_error": {"en": "[not graded: the stack (or the grader) failed, not the learner]", "ja": "[未採点: 受講者ではなくスタック（または採点プログラム）の障害]"},

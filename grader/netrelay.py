@@ -102,49 +102,37 @@ class Relay:
             pass
 
 
-def inner_main(argv: list[str]) -> int:
-    """``python netrelay.py SOCKET PORT -- COMMAND…`` inside the box: serve 127.0.0.1:PORT, run COMMAND,
-    end as it ended (its exit code, or the signal that ended it)."""
-    import signal
-    import subprocess
-
+def inner_main(argv: list[str]) -> None:
+    """``python netrelay.py SOCKET PORT -- COMMAND…`` inside the box: listen on 127.0.0.1:PORT, fork the relay
+    into the background and become COMMAND (so the script's exit is the box's, and stopping or killing the
+    relay cuts only the script's own line). The relay dies with the box's PID namespace."""
     sock_path, port, command = argv[0], int(argv[1]), argv[3:]
     listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     listener.bind(("127.0.0.1", port))
     listener.listen(MAX_CONNECTIONS)
+    if os.fork() != 0:
+        listener.close()
+        os.execv(command[0], command)
+    os.setsid()
+    for fd in (0, 1, 2):  # the script's output pipe must close when the script ends, not when we do
+        os.dup2(os.open(os.devnull, os.O_RDWR), fd)
     stop = threading.Event()
-
-    def accept() -> None:
-        while True:
-            try:
-                client, _ = listener.accept()
-            except OSError:
-                return
-            try:
-                upstream = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-                upstream.connect(sock_path)
-            except OSError:
-                client.close()
-                continue
-            threading.Thread(target=_pump, args=(client, upstream, stop), daemon=True).start()
-
-    threading.Thread(target=accept, daemon=True).start()
-    child = subprocess.Popen(command)
-    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
-        signal.signal(sig, lambda signum, frame: child.send_signal(signum))
-    code = child.wait()
-    stop.set()
-    if code < 0:  # end the same way, so the grader sees the signal, not an exit code
+    while True:
         try:
-            signal.signal(-code, signal.SIG_DFL)
-        except (OSError, ValueError):  # SIGKILL and SIGSTOP keep their default anyway
-            pass
-        os.kill(os.getpid(), -code)
-    return code
+            client, _ = listener.accept()
+        except OSError:
+            continue
+        try:
+            upstream = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            upstream.connect(sock_path)
+        except OSError:
+            client.close()
+            continue
+        threading.Thread(target=_pump, args=(client, upstream, stop), daemon=True).start()
 
 
 if __name__ == "__main__":
     import sys
 
-    sys.exit(inner_main(sys.argv[1:]))
+    inner_main(sys.argv[1:])

@@ -435,14 +435,17 @@ def pytest_sessionfinish(session, exitstatus):
     cfg = grading.cfg
     per_learner = report.by_learner(results)
     uri = grading.tracking_uri()
+    restarts = config.stash[_RESTARTS] = grading.restarts()
     if cfg.grade_json:
         if cfg.submissions:
             for learner, checks in per_learner.items():
-                report.write_gradescope(cfg.grade_json / learner / "results.json", checks, uri)
+                report.write_gradescope(cfg.grade_json / learner / "results.json", checks, uri,
+                                        restarts=report.restarts_of(learner, restarts))
         elif per_learner:
-            report.write_gradescope(cfg.grade_json, next(iter(per_learner.values())), uri)
+            learner, checks = next(iter(per_learner.items()))
+            report.write_gradescope(cfg.grade_json, checks, uri, restarts=report.restarts_of(learner, restarts))
     if cfg.gradebook:
-        report.write_gradebook(cfg.gradebook, report.gradebook_rows(results))
+        report.write_gradebook(cfg.gradebook, report.gradebook_rows(results, restarts))
     if cfg.html_report:
         # Last, while the stack is still up (it stops at unconfigure): the pages read what scripts logged.
         import time
@@ -458,6 +461,7 @@ def pytest_sessionfinish(session, exitstatus):
 
 
 _HTML_LINES = pytest.StashKey[list]()
+_RESTARTS = pytest.StashKey[list]()
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config):
@@ -468,6 +472,8 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
             terminalreporter.write_line(line)
         if any(r.status == "error" for r in results):
             terminalreporter.write_line(t("summary.infra_note"))
+    for line in report.restart_lines(config.stash.get(_RESTARTS, [])):
+        terminalreporter.write_line(line, yellow=True)
     for line in config.stash.get(_HTML_LINES, []):
         terminalreporter.write_line(line)
     sys.stdout.flush()

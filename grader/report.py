@@ -82,7 +82,8 @@ def summary_lines(results: list[Result]) -> list[str]:
     return lines
 
 
-def gradescope(checks: dict[str, Result], tracking_uri: str | None = None, entries: dict | None = None) -> dict:
+def gradescope(checks: dict[str, Result], tracking_uri: str | None = None, entries: dict | None = None,
+               restarts: list[dict] | None = None) -> dict:
     """``entries``: check id -> its declaration (title(), points, hidden, step) when the checks are not the
     catalogue's (the practice drills')."""
     entries = entries or catalog.BY_ID
@@ -109,8 +110,34 @@ def gradescope(checks: dict[str, Result], tracking_uri: str | None = None, entri
         "output": t("report.errors_note", count=sum(1 for r in checks.values() if r.status == "error"))
         if any(r.status == "error" for r in checks.values()) else "",
         "tests": tests,
-        "extra_data": {"script_seconds": script_seconds(checks, entries), "tracking_uri": tracking_uri},
+        "extra_data": {"script_seconds": script_seconds(checks, entries), "tracking_uri": tracking_uri,
+                       # restarts of the stack while this learner's scripts ran (they were run again)
+                       "restarts": [{k: e.get(k) for k in ("time", "service", "cause", "restarted")}
+                                    | {"steps": [step for _, step in e.get("scripts") or []]} for e in restarts or []]},
     }
+
+
+def restart_lines(restarts: list[dict]) -> list[str]:
+    """One line per restart of a stack service (GradingSession.restarts), with the scripts it interrupted."""
+    import datetime
+
+    from grader.session import MAX_ATTEMPTS
+
+    if not restarts:
+        return []
+    lines = [t("restart.title", count=len(restarts), attempts=MAX_ATTEMPTS)]
+    for event in restarts:
+        outcome = (t("restart.restarted", seconds=event.get("seconds", "?")) if event.get("restarted")
+                   else t("restart.failed", error=str(event.get("error", ""))[:200]))
+        lines.append("  " + t("restart.line", time=datetime.datetime.fromtimestamp(event["time"]).strftime("%H:%M:%S"),
+                               service=event["service"], cause=event.get("cause", ""), outcome=outcome,
+                               scripts=", ".join(f"{lr} {step}" for lr, step in event.get("scripts") or [])
+                               or t("restart.no_script")))
+    return lines
+
+
+def restarts_of(learner: str, restarts: list[dict]) -> list[dict]:
+    return [e for e in restarts if any(lr == learner for lr, _ in e.get("scripts") or [])]
 
 
 def script_seconds(checks: dict[str, Result], entries: dict | None = None) -> dict[str, float]:
@@ -120,16 +147,16 @@ def script_seconds(checks: dict[str, Result], entries: dict | None = None) -> di
 
 
 def write_gradescope(path: Path, checks: dict[str, Result], tracking_uri: str | None = None,
-                     entries: dict | None = None) -> None:
+                     entries: dict | None = None, restarts: list[dict] | None = None) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(gradescope(checks, tracking_uri, entries), indent=2, ensure_ascii=False) + "\n",
+    path.write_text(json.dumps(gradescope(checks, tracking_uri, entries, restarts), indent=2, ensure_ascii=False) + "\n",
                     encoding="utf-8")
 
 
 GRADEBOOK_STEPS = catalog.STEPS
 
 
-def gradebook_rows(results: list[Result]) -> list[dict]:
+def gradebook_rows(results: list[Result], restarts: list[dict] | None = None) -> list[dict]:
     rows = []
     for learner, checks in sorted(by_learner(results).items()):
         per_step = step_points(checks)
@@ -139,13 +166,14 @@ def gradebook_rows(results: list[Result]) -> list[dict]:
         row["total"] = _num(sum(r.score for r in checks.values()))
         row["max"] = _num(sum(r.max_score for r in checks.values()))
         row["errors"] = str(sum(1 for r in checks.values() if r.status == "error"))
+        row["restarts"] = str(len(restarts_of(learner, restarts or [])))
         rows.append(row)
     return rows
 
 
 def write_gradebook(path: Path, rows: list[dict]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    fields = ["learner", *GRADEBOOK_STEPS, "total", "max", "errors"]
+    fields = ["learner", *GRADEBOOK_STEPS, "total", "max", "errors", "restarts"]
     with open(path, "w", newline="", encoding="utf-8") as f:
         writer = csv.DictWriter(f, fieldnames=fields)
         writer.writeheader()

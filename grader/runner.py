@@ -99,6 +99,9 @@ class ScriptResult:
     # the cap that stopped it (grader/limits.py: memory, pids, fsize) and that cap's value, or ""
     limit: str = ""
     limit_value: str = ""
+    # restarts of the stack's services while it ran (watchdog events: time, service, cause, restarted), each
+    # of which made the grader run it again (at most session.MAX_ATTEMPTS times in all)
+    outages: list = dataclasses.field(default_factory=list)
 
     @property
     def ok(self) -> bool:

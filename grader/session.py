@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
+import glob
 import hashlib
 import hmac
 import json
@@ -272,22 +273,46 @@ class GradingSession:
     def _run(self, learner: Learner, step: str) -> ScriptResult:
         """Run the script; when the stack went through an outage meanwhile (its watchdog restarted a
         service), run it again under fresh names once the stack answers: that outage was not the learner's."""
+        outages: list[dict] = []
         for attempt in range(MAX_ATTEMPTS):
             self.ensure_healthy()
             before = self.generation()
-            result = run_script(learner.path, f"{step}.py", self.stack(),
-                                self.experiment_name(learner, step, attempt), self.cfg.data_dir,
-                                self.model_name(learner, attempt), self.cfg.submission_timeout,
-                                credentials=self.credentials(learner), plan=self.sandbox, base=self.sandbox_base(),
-                                limits=self.cfg.limits())
-            result.attempt = attempt
+            result = self._attempt(learner, step, attempt)
+            result.outages = outages
             if result.ok and self.generation() == before:
                 return result
             # A script that failed because the stack went away is the stack's failure, not the learner's.
             self.ensure_healthy()
             if self.generation() == before:
                 return result
+            outages += watchdog.events(self.stack().events_file)[before:]
         return result
+
+    def _attempt(self, learner: Learner, step: str, attempt: int) -> ScriptResult:
+        result = run_script(learner.path, f"{step}.py", self.stack(), self.experiment_name(learner, step, attempt),
+                            self.cfg.data_dir, self.model_name(learner, attempt), self.cfg.submission_timeout,
+                            credentials=self.credentials(learner), plan=self.sandbox, base=self.sandbox_base(),
+                            limits=self.cfg.limits())
+        result.attempt = attempt
+        return result
+
+    def restarts(self) -> list[dict]:
+        """The stack's restarts during this grading run (watchdog events), each with the learners' steps
+        whose scripts were running then (and so were run again)."""
+        if self._info is None or not self._info.events_file:
+            return []
+        found = [dict(e, scripts=[]) for e in watchdog.events(self._info.events_file) if e["time"] >= self.started]
+        for learner in self.learners:
+            for path in self.workdir.glob(f"{glob.escape(learner.id)}.step*.json"):
+                try:
+                    outages = json.loads(path.read_text()).get("outages") or []
+                except (OSError, ValueError):
+                    continue
+                step = path.name[len(learner.id) + 1:-len(".json")]
+                for event in found:
+                    if any(o.get("time") == event["time"] and o.get("service") == event["service"] for o in outages):
+                        event["scripts"].append(f"{learner.id} {step}")
+        return found
 
     def credentials(self, learner: Learner) -> tuple[str, str] | None:
         """This learner's own MLflow user for this grading run (created once, whichever worker asks first);

@@ -341,3 +341,30 @@ def test_no_stack_gives_a_page_of_errors_not_of_failures(tmp_path):
     assert page.count('data-status="error"') == 7 and 'data-status="failed"' not in page
     assert "this step&#39;s script was not run in this grading run" in page
     assert "<figure" not in page and "grading process down" not in page
+
+
+def test_report_reads_expected_values_from_the_collected_checks_never_from_disk_again(tmp_path):
+    """A check module changed on disk after collection (a hostile script writing into the checkout) is not
+    executed by the report: it uses the module pytest imported, or draws nothing."""
+    import importlib.util
+    import sys
+
+    from grader.html_report import _checks_module
+
+    (tmp_path / "checks").mkdir()
+    planted = tmp_path / "ran.txt"
+    module_file = tmp_path / "checks" / "test_step2.py"
+    module_file.write_text(f"RUN = 'SampleA'\nopen({str(planted)!r}, 'a').write('x')\n")
+    assert _checks_module(tmp_path, "step2") is None
+    assert not planted.exists(), "the report executed a check module from disk"
+
+    spec = importlib.util.spec_from_file_location("_collected_step2_for_test", module_file)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    sys.modules["_collected_step2_for_test"] = module
+    try:
+        module_file.write_text(f"RUN = 'changed'\nopen({str(planted)!r}, 'a').write('y')\n")
+        assert _checks_module(tmp_path, "step2") is module
+        assert planted.read_text() == "x" and module.RUN == "SampleA"
+    finally:
+        del sys.modules["_collected_step2_for_test"]

@@ -9,6 +9,7 @@ when the test ends.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import re
@@ -349,6 +350,10 @@ def test_service_failing_mid_batch(service, fault, tmp_path):
     assert not GRADER_TRACEBACK.search(out), out[-5000:]
     if fault != "datadir-gone":
         assert events[0]["restarted"], events
+        # The restart is reported with the script it interrupted: in the terminal and in results.json.
+        assert re.search(rf"{service}: .*a_slow step1", out), out[-3000:]
+        told = json.loads((tmp_path / "grades" / "a_slow" / "results.json").read_text())["extra_data"]["restarts"]
+        assert [(r["service"], r["steps"]) for r in told][:1] == [(service, ["step1"])], told
         for name in learners:
             assert graded.statuses(name) == {c: "passed" for c in GRADED}, (name, out[-4000:])
         assert graded.returncode == 0, out[-3000:]
@@ -426,3 +431,54 @@ def test_interrupted_grader_tears_down_and_keeps_results(tmp_path, how):
     report = json.loads(out_json.read_text())
     kept = {t["extra_data"]["check"]: t["extra_data"]["status"] for t in report["tests"]}
     assert {c: kept.get(c) for c in STEP1_CHECKS} == {c: "passed" for c in STEP1_CHECKS}, output[-3000:]
+
+
+# -- 6. A port taken over ------------------------------------------------------------------------------
+def test_a_restart_is_good_only_when_the_service_itself_holds_its_port(tmp_path):
+    """Another process bound the port first (a script, while the service restarted): the service is not
+    called ready although something answers there; the service's own listener is."""
+    from grader.stack.base import ServiceProcess, StackError
+
+    squatter = socket.socket()
+    squatter.bind(("127.0.0.1", 0))
+    squatter.listen(1)
+    port = squatter.getsockname()[1]
+    idle = ServiceProcess("idle", [sys.executable, "-c", "import time; time.sleep(60)"], tmp_path / "idle.log",
+                          port=port).start()
+    try:
+        with pytest.raises(StackError, match="not ready after 2 s"):
+            idle.wait_ready(lambda: True, timeout=2, what="answers")
+    finally:
+        idle.stop(timeout=1)
+        squatter.close()
+    code = (f"import socket, time; s = socket.socket(); s.bind(('127.0.0.1', {port})); s.listen(1); "
+            "time.sleep(60)")
+    owner = ServiceProcess("owner", [sys.executable, "-c", code], tmp_path / "owner.log", port=port).start()
+    try:
+        owner.wait_ready(lambda: True, timeout=20, what="answers")
+        assert owner.holds_port()
+    finally:
+        owner.stop(timeout=1)
+
+
+def test_no_credentials_go_to_a_server_that_is_not_the_stacks_own(tmp_path):
+    """Where the stack's MLflow runs as a service user of its own, the grader sends its admin login only to a
+    listener running as that user; a stranger on the port gets nothing."""
+    from conftest import fake_stack_info
+    from grader.stack.auth import create_user
+    from grader.stack.base import StackError
+
+    squatter = socket.socket()
+    squatter.bind(("127.0.0.1", 0))
+    squatter.listen(4)
+    squatter.settimeout(0.5)
+    port = squatter.getsockname()[1]
+    info = dataclasses.replace(fake_stack_info(), tracking_uri=f"http://127.0.0.1:{port}", admin_user="admin",
+                               admin_password="admin-secret-123", service_uids={"mlflow": os.getuid() + 4242})
+    try:
+        with pytest.raises(StackError, match="sent it no credentials"):
+            create_user(info, "learner", "pw-123456")
+        with pytest.raises(socket.timeout):
+            squatter.accept()
+    finally:
+        squatter.close()
