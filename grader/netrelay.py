@@ -4,8 +4,8 @@ Under bubblewrap a script gets a network namespace of its own (``--unshare-net``
 cannot reach the database, the object store, or any port of the machine, and cannot bind a port that a
 restarting service will need. Two small relays carry its MLflow traffic out:
 
-* inside the namespace, ``inner_main`` (run as the script's own user, as the parent of ``python stepN.py``)
-  listens on 127.0.0.1:<MLflow's port> and passes each connection to a Unix socket mounted into the box;
+* inside the namespace, ``inner_main`` (a user of its own, beside ``python stepN.py``) listens on
+  127.0.0.1:<MLflow's port> and passes each connection to a Unix socket mounted into the box;
 * outside, the grader's ``Relay`` accepts on that socket and connects to the MLflow server.
 
 Both copy bytes and understand nothing of HTTP. Hand-written: a socket pair and two copy loops are less
@@ -103,18 +103,22 @@ class Relay:
 
 
 def inner_main(argv: list[str]) -> None:
-    """``python netrelay.py SOCKET PORT -- COMMAND…`` inside the box: listen on 127.0.0.1:PORT, fork the relay
-    into the background and become COMMAND (so the script's exit is the box's, and stopping or killing the
-    relay cuts only the script's own line). The relay dies with the box's PID namespace."""
-    sock_path, port, command = argv[0], int(argv[1]), argv[3:]
+    """``python netrelay.py SOCKET PORT UID -- COMMAND…``, started as root inside the box: listen on
+    127.0.0.1:PORT, fork the relay into the background as user UID (not the script's, so the script can
+    neither stop nor kill it), and become COMMAND (which drops to the script's own user), so the script's
+    exit is the box's. The relay dies with the box's PID namespace."""
+    sock_path, port, uid, command = argv[0], int(argv[1]), int(argv[2]), argv[4:]
     listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     listener.bind(("127.0.0.1", port))
     listener.listen(MAX_CONNECTIONS)
     if os.fork() != 0:
         listener.close()
-        os.execv(command[0], command)
+        os.execvp(command[0], command)
     os.setsid()
+    os.setgroups([])
+    os.setgid(uid)
+    os.setuid(uid)
     for fd in (0, 1, 2):  # the script's output pipe must close when the script ends, not when we do
         os.dup2(os.open(os.devnull, os.O_RDWR), fd)
     stop = threading.Event()

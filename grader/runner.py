@@ -293,7 +293,7 @@ def _run_in(box: sandbox.Box, result: ScriptResult, script_name: str, info: Stac
 
         relay = netrelay.Relay(box.relay_socket, (urlsplit(info.tracking_uri).hostname, box.relay_port))
         uri = urlsplit(env["MLFLOW_TRACKING_URI"])
-        env["MLFLOW_TRACKING_URI"] = uri._replace(netloc=f"127.0.0.1:{box.inner_port}").geturl()
+        env["MLFLOW_TRACKING_URI"] = uri._replace(netloc=f"127.0.0.1:{box.relay_port}").geturl()
     try:
         # The cgroup's wrapper is outermost: it moves itself into the script's cgroup, as root, then execs.
         proc = subprocess.Popen(group.wrap(box.argv([sys.executable, script_name])), cwd=box.cwd, env=env,

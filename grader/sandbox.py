@@ -153,8 +153,9 @@ def new_base(data_dir: Path | None = None) -> Path:
     base = Path(tempfile.mkdtemp(prefix="handson-sandbox-"))
     base.chmod(0o711)
     # The relay a script's network namespace talks through (grader/netrelay.py), readable by every uid.
-    shutil.copyfile(Path(__file__).with_name("netrelay.py"), base / "netrelay.py")
-    (base / "netrelay.py").chmod(0o644)
+    (base / "bin").mkdir(mode=0o755)
+    shutil.copyfile(Path(__file__).with_name("netrelay.py"), base / "bin" / "netrelay.py")
+    (base / "bin" / "netrelay.py").chmod(0o644)
     if data_dir is not None and data_dir.is_dir():
         shutil.copytree(data_dir, base / "data", ignore=_COPY_IGNORE)
         for parent, dirs, files in os.walk(base / "data"):
@@ -256,10 +257,8 @@ class Box:
         self.data_dir = data_dir
         self.uid = UID_BASE + secrets.randbelow(UID_SPAN) if p.isolated else os.getuid()
         # bubblewrap: a network namespace of its own, with MLflow's port relayed in (grader/netrelay.py)
-        self.relay_port = relay_port if p.mode == "bwrap" and (base / "netrelay.py").is_file() else None
+        self.relay_port = relay_port if p.mode == "bwrap" and (base / "bin" / "netrelay.py").is_file() else None
         self.relay_socket = self.root / "net" / "mlflow.sock" if self.relay_port else None
-        # The port the script dials inside its namespace: MLflow's own, unless that one is privileged there.
-        self.inner_port = (relay_port if relay_port >= 1024 else 18000 + relay_port) if self.relay_port else None
 
     def prepare(self, submission: Path | None) -> None:
         if submission is not None:
@@ -288,10 +287,12 @@ class Box:
         limit = _limits.prlimit(self.limits)
         if self.plan.mode == "user":
             return limit + drop + command
+        relay = []
         if self.relay_port:
-            relay = self.root.parent / "netrelay.py"
-            command = [sys.executable, "-I", str(relay), str(self.relay_socket), str(self.inner_port), "--", *command]
-        return self._bwrap() + ["--"] + limit + drop + command
+            # Root inside the box only to bind and fork; the relay then runs as uid + 1, the script as uid.
+            relay = [sys.executable, "-I", str(self.root.parent / "bin" / "netrelay.py"), str(self.relay_socket),
+                     str(self.relay_port), str(self.uid + 1), "--"]
+        return self._bwrap() + ["--"] + relay + limit + drop + command
 
     def _bwrap(self) -> list[str]:
         argv = ["bwrap", "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try",
@@ -299,7 +300,7 @@ class Box:
         readable = _interpreter_paths() + [self.data_dir]
         if self.relay_port:
             argv.append("--unshare-net")
-            readable.append(self.root.parent / "netrelay.py")
+            readable.append(self.root.parent / "bin" / "netrelay.py")
         argv += _bwrap_view(readable, [self.cwd, self.home] + ([self.relay_socket.parent] if self.relay_socket else []),
                             limits=self.limits)
         argv += _limits.bwrap_tmpfs(self.home, self.limits)  # HOME: a sized tmpfs over its (empty) folder
@@ -307,7 +308,7 @@ class Box:
         return argv
 
     def sweep(self) -> int:
-        """Stop every process still running as this script's uid (isolated modes only)."""
+        """Stop every process still running as this script's uid or its relay's (isolated modes only)."""
         if not self.plan.isolated:
             return 0
         killed = 0
@@ -315,7 +316,7 @@ class Box:
             found = []
             for proc in psutil.process_iter(["uids"]):
                 try:
-                    if proc.info["uids"] and proc.info["uids"].real == self.uid:
+                    if proc.info["uids"] and proc.info["uids"].real in (self.uid, self.uid + 1):
                         proc.kill()
                         found.append(proc)
                 except (psutil.NoSuchProcess, psutil.AccessDenied):

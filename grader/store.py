@@ -8,6 +8,7 @@ artifact folder for ``embedded``.
 from __future__ import annotations
 
 import dataclasses
+import itertools
 from collections import defaultdict
 from pathlib import Path
 from urllib.parse import urlparse
@@ -15,6 +16,26 @@ from urllib.parse import urlparse
 import sqlalchemy as sa
 
 from grader.stack.base import StackInfo
+
+# What the grader reads of one learner's work at most (a script could log millions of rows or gigabytes:
+# the checks must stay fast and small whatever it did). More rows than this fail the check that reads
+# them, with the limit named; an object is read up to MAX_OBJECT_BYTES + 1 bytes (which differs from any
+# expected content) and a listing stops after MAX_KEYS keys.
+MAX_ROWS = 50_000
+MAX_OBJECT_BYTES = 8 * 1024 * 1024
+MAX_KEYS = 10_000
+
+
+def _bounded(rows, what: str) -> list:
+    """At most MAX_ROWS rows of a query result, or the learner is told there were more."""
+    found = []
+    for row in rows:
+        if len(found) >= MAX_ROWS:
+            from grader.checking import CheckFailed
+
+            raise CheckFailed("store.too_many", what=what, limit=MAX_ROWS)
+        found.append(row)
+    return found
 
 # Lightweight table handles: the dialect quotes reserved words such as MySQL's ``key``.
 _T = {
@@ -134,22 +155,24 @@ class TrackingDB:
         r = _T["runs"]
         runs = {row.run_uuid: Run(row.run_uuid, row.name, row.status, row.start_time, row.end_time,
                                   row.lifecycle_stage, row.artifact_uri)
-                for row in conn.execute(sa.select(r).where(r.c.experiment_id == experiment_id)
-                                        .order_by(r.c.start_time, r.c.run_uuid))}
+                for row in _bounded(conn.execute(sa.select(r).where(r.c.experiment_id == experiment_id)
+                                                 .order_by(r.c.start_time, r.c.run_uuid).limit(MAX_ROWS + 1)), "runs")}
         if not runs:
             return []
         ids = list(runs)
         for name in ("tags", "params"):
             t = _T[name]
-            for row in conn.execute(sa.select(t.c.run_uuid, t.c.key, t.c.value).where(t.c.run_uuid.in_(ids))):
+            for row in _bounded(conn.execute(sa.select(t.c.run_uuid, t.c.key, t.c.value).where(
+                    t.c.run_uuid.in_(ids)).limit(MAX_ROWS + 1)), name):
                 getattr(runs[row.run_uuid], name)[row.key] = row.value
         m = _T["metrics"]
-        for row in conn.execute(sa.select(m.c.run_uuid, m.c.key, m.c.value, m.c.step).where(m.c.run_uuid.in_(ids))
-                                .order_by(m.c.run_uuid, m.c.key, m.c.timestamp, m.c.step)):
+        for row in _bounded(conn.execute(sa.select(m.c.run_uuid, m.c.key, m.c.value, m.c.step).where(
+                m.c.run_uuid.in_(ids)).order_by(m.c.run_uuid, m.c.key, m.c.timestamp, m.c.step).limit(MAX_ROWS + 1)),
+                "metrics"):
             runs[row.run_uuid].metrics[row.key].append((int(row.step), float(row.value)))
         lm = _T["latest_metrics"]
-        for row in conn.execute(sa.select(lm.c.run_uuid, lm.c.key, lm.c.value, lm.c.step).where(
-                lm.c.run_uuid.in_(ids))):
+        for row in _bounded(conn.execute(sa.select(lm.c.run_uuid, lm.c.key, lm.c.value, lm.c.step).where(
+                lm.c.run_uuid.in_(ids)).limit(MAX_ROWS + 1)), "latest_metrics"):
             runs[row.run_uuid].latest[row.key] = (float(row.value), int(row.step))
         return list(runs.values())
 
@@ -304,28 +327,34 @@ class ObjectStore:
     def keys(self, prefix: str) -> list[str]:
         prefix = prefix.strip("/") + "/"
         if self.client is not None:
-            return sorted(o.object_name for o in self.client.list_objects(self.info.bucket, prefix=prefix,
-                                                                          recursive=True))
-        root = Path(self.info.artifact_dir)
-        base = root / prefix
-        if not base.is_dir():
-            return []
-        return sorted(str(p.relative_to(root)) for p in base.rglob("*") if p.is_file())
+            found = (o.object_name for o in self.client.list_objects(self.info.bucket, prefix=prefix, recursive=True))
+        else:
+            root = Path(self.info.artifact_dir)
+            base = root / prefix
+            if not base.is_dir():
+                return []
+            found = (str(p.relative_to(root)) for p in base.rglob("*") if p.is_file())
+        return sorted(itertools.islice(found, MAX_KEYS))
 
     def get(self, key: str) -> bytes | None:
         if self.client is not None:
             from minio.error import S3Error
 
             try:
-                resp = self.client.get_object(self.info.bucket, key)
+                resp = self.client.get_object(self.info.bucket, key, length=MAX_OBJECT_BYTES + 1)
             except S3Error as e:
                 if e.code in ("NoSuchKey", "NoSuchBucket"):
                     return None
+                if e.code == "InvalidRange":  # an empty object has no first byte to start a range at
+                    return b""
                 raise
             try:
-                return resp.read()
+                return resp.read(MAX_OBJECT_BYTES + 1)
             finally:
                 resp.close()
                 resp.release_conn()
         path = Path(self.info.artifact_dir) / key
-        return path.read_bytes() if path.is_file() else None
+        if not path.is_file():
+            return None
+        with open(path, "rb") as f:
+            return f.read(MAX_OBJECT_BYTES + 1)
