@@ -93,3 +93,10 @@ def test_model_files(step):
     has_mlmodel = "MLmodel" in files
     has_pickle = any(f.endswith((".pkl", ".pickle", ".skops")) for f in files)
     expect(has_mlmodel and has_pickle, "registry.files", store=step.objects.label, prefix=prefix, found=files)
+    # The files must be the model that scored what its run logged: loaded (in a sandbox) and run on the
+    # validation rows, it gives the best child's val_rmse again.
+    logged = val_rmse(best_child(step))
+    found, why = step.model_rmse(prefix, files)
+    if found is None:
+        fail("registry.unloadable", logged=logged, error=why)
+    expect(math.isclose(found, logged, rel_tol=1e-6, abs_tol=1e-9), "registry.rmse", logged=logged, found=found)

@@ -124,6 +124,20 @@ def same_number(a, b) -> bool:
         return False
 
 
+# Run inside a sandbox (loading a learner's pickle runs whatever code it holds): the registered model's RMSE
+# on the validation rows of data/regression.csv (rows 161-200), printed on a line of its own.
+_EVALUATE = """
+import math, os, sys
+import numpy as np
+import mlflow.sklearn
+table = np.loadtxt(os.path.join(os.environ["HANDSON_DATA_DIR"], "regression.csv"), delimiter=",", skiprows=1)
+model = mlflow.sklearn.load_model("model")
+error = np.asarray(model.predict(table[160:, :3]), dtype=float) - table[160:, 3]
+print("HANDSON_RMSE", repr(float(np.sqrt(np.mean(error ** 2)))), sys.argv[1])
+"""
+MAX_MODEL_FILES = 50
+
+
 @dataclasses.dataclass
 class StepOutcome:
     learner: str
@@ -175,6 +189,37 @@ class StepOutcome:
         if self.user is not None and self.auth is not None:
             names = [n for n in names if self.user in self.auth.owners("registered_model", n)]
         return sorted(n for n in names if n != self.model_name and not n.startswith(self.run_prefix))
+
+    def model_rmse(self, prefix: str, files: list[str]) -> tuple[float | None, str]:
+        """(RMSE of the model stored under ``prefix`` on the validation rows, None) or (None, why not), computed
+        by loading it with mlflow.sklearn in a sandbox of its own, like a learner's script."""
+        import secrets
+        import tempfile
+
+        from grader.runner import run_script
+
+        nonce = secrets.token_hex(8)
+        with tempfile.TemporaryDirectory(prefix="handson-model-") as tmp:
+            folder = Path(tmp) / "evaluate"
+            model = folder / "model"
+            model.mkdir(parents=True)
+            for name in files[:MAX_MODEL_FILES]:
+                target = (model / name).resolve()
+                data = self.objects.get(f"{prefix}/{name}")
+                if data is None or model.resolve() not in target.parents:
+                    continue
+                target.parent.mkdir(parents=True, exist_ok=True)
+                target.write_bytes(data)
+            (folder / "evaluate.py").write_text(_EVALUATE.replace('sys.argv[1]', repr(nonce)))
+            result = run_script(folder, "evaluate.py", self.stack, "-", self.data_dir, "-", 120.0)
+        for line in result.output.splitlines():
+            parts = line.split()
+            if len(parts) == 3 and parts[0] == "HANDSON_RMSE" and parts[2] == nonce:
+                try:
+                    return float(parts[1]), ""
+                except ValueError:
+                    break
+        return None, (result.tail(3) or f"exit code {result.returncode}").strip()[-300:]
 
     def model_versions(self):
         """Versions of the learner's registered model (its creator must be the learner's own user)."""

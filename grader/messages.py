@@ -177,6 +177,14 @@ MESSAGES = {
                       "ja": ("'{path}' の中身が {expected}", "中身: {found}")},
     "artifact.binary": {"en": ("'{path}' is byte-identical to data/sample.png ({expected_size} bytes)", "{size} bytes (sha256 {digest}…)"),
                         "ja": ("'{path}' が data/sample.png（{expected_size} バイト）とバイト単位で一致する", "{size} バイト（sha256 {digest}…）")},
+    "registry.rmse": {"en": ("the registered model, run on the validation rows (161–200 of regression.csv), gives "
+                             "the val_rmse its run logged ({logged})", "it gives {found}"),
+                      "ja": ("登録したモデルを検証用の行（regression.csv の 161〜200 行目）で動かすと、その run が記録した "
+                             "val_rmse（{logged}）になること", "{found} になります")},
+    "registry.unloadable": {"en": ("mlflow.sklearn.load_model loads the registered model and it predicts the validation "
+                                   "rows (its run logged val_rmse {logged})", "it could not be loaded or run: {error}"),
+                            "ja": ("登録したモデルを mlflow.sklearn.load_model で読み込み、検証用の行を予測できること"
+                                   "（その run の val_rmse は {logged}）", "読み込みまたは実行ができませんでした: {error}")},
     "store.too_many": {"en": ("at most {limit} rows of {what} in your experiment (the grader reads no more)",
                               "more than {limit}: log only what the step asks for"),
                        "ja": ("実験の {what} が {limit} 行以下であること（採点はそれ以上読みません）",
