@@ -19,6 +19,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 SUBMISSIONS = Path(__file__).resolve().parent / "submissions"
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+SCRIPT_TIMEOUT = 240
 
 
 def fake_stack_info():
@@ -103,6 +104,10 @@ def grade(tmp_path: Path, *args: str, stack_file: Path | None = None, submission
         cmd += ["--submissions", str(submissions)]
     if stack_file:
         cmd += ["--stack", "external"]
+    if "--submission-timeout" not in args:
+        # The reference step 5 takes about 45 s alone on a 2-core CI machine (mlflow.sklearn.log_model infers
+        # requirements in a subprocess, three times); two workers and a loaded machine must not time it out.
+        cmd += ["--submission-timeout", str(SCRIPT_TIMEOUT)]
     cmd += list(args)
     run_env = {k: v for k, v in os.environ.items() if not k.startswith("HANDSON_") and k != "PYTEST_ADDOPTS"}
     run_env["HANDSON_STACK_FILE"] = str(stack_file or tmp_path / "no-stack.json")
