@@ -4,7 +4,8 @@ A report is another view of the results the grader holds (grader/report.py) plus
 scripts left in the stack, read at the end of the grading run while the stack is still up — through the
 same readers the checks use (tracking database rows, artifact-store objects). Pages are rendered from
 Jinja2 templates with autoescaping on (run names, tags and artifact text are the learner's, not ours),
-every printed value cleaned of control and bidi characters (grader/text.py), and figures are drawn by grader/plots.py as inline SVG, so a page is one self-contained file.
+every printed value cleaned of control and bidi characters (grader/text.py), and figures are drawn by
+grader/plots.py as inline SVG, so a page is one self-contained file.
 
 Nothing here may cost a learner their grade: a step whose data cannot be read says so on the page, a
 page that cannot be built at all is replaced by a short page saying why, and the other pages and the
@@ -104,7 +105,7 @@ def _step3(outcome, expected) -> dict:
     def get(name):
         return objects.get(f"{prefix}/{name}") if prefix else None
 
-    text = get("file1.txt")
+    found_text = get("file1.txt")
     raw_json = get("file2.json")
     if raw_json is None:
         json_found, json_note = None, None
@@ -118,8 +119,8 @@ def _step3(outcome, expected) -> dict:
     return {
         "artifact_uri": run.artifact_uri, "in_store": prefix is not None, "store": objects.label,
         "stored": stored,
-        "text": None if text is None else text.decode("utf-8", "replace")[:MAX_TEXT],
-        "text_ok": text is not None and text.decode("utf-8", "replace").removesuffix("\n").removesuffix("\r")
+        "text": None if found_text is None else found_text.decode("utf-8", "replace")[:MAX_TEXT],
+        "text_ok": found_text is not None and found_text.decode("utf-8", "replace").removesuffix("\n").removesuffix("\r")
         == expected.TEXT,
         "text_expected": expected.TEXT,
         "json": json_found, "json_note": json_note,
@@ -212,8 +213,8 @@ def _figure(grading, learner, step: str, expected, broken: dict) -> tuple[dict |
     except Exception as e:  # the stack went away, or something odd: said on the page, never raised
         from grader.plugin import _infra_service
 
-        text = str(e).splitlines()[0][:300] if str(e) else ""
-        note = t("html.unreadable", error=f"{type(e).__name__}: {text}")
+        first_line = str(e).splitlines()[0][:300] if str(e) else ""
+        note = t("html.unreadable", error=f"{type(e).__name__}: {first_line}")
         if _infra_service(e) is not None:  # a service is down: the other pages need not wait on it again
             broken["note"] = note
         return None, note

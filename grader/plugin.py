@@ -297,8 +297,8 @@ def pytest_runtest_makereport(item, call):
             status, message = "error", t("tamper.error", check=check_id) + "\n" + exc.describe()
         elif service is not None:
             status = "error"
-            text = exc.describe() if isinstance(exc, StackError) else f"{type(exc).__name__}: {exc}"
-            message = t("infra.error", check=check_id, service=service) + "\n" + text
+            detail = exc.describe() if isinstance(exc, StackError) else f"{type(exc).__name__}: {exc}"
+            message = t("infra.error", check=check_id, service=service) + "\n" + detail
         elif isinstance(exc, pytest.fail.Exception):
             status, message = "failed", str(exc)
         else:
