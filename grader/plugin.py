@@ -307,7 +307,7 @@ def pytest_runtest_makereport(item, call):
             if item.config.stash[_SESSION].cfg.debug:
                 message += "\n" + "".join(traceback.format_exception(exc))
         # The last stop before the terminal, JUnit and the reports: exception texts can carry learner text.
-        message = text.clean(message)
+        message = text.clean(message, text.MAX_MESSAGE)
         if not item.config.stash[_SESSION].cfg.debug or status != "error":
             rep.longrepr = message
         rep.user_properties.append(("handson_message", message))

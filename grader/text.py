@@ -19,6 +19,7 @@ import re
 MAX_VALUE = 2000  # characters of one value in a message (what was found, an error text)
 MAX_NAME = 200  # characters of one name (a run, a tag, a param, an experiment)
 MAX_LINE = 300  # characters of one line of a script's output
+MAX_MESSAGE = 8000  # characters of a whole result message (values, hint and up to 15 output lines)
 OUTPUT_MARK = "| "  # starts every line of a script's output shown in a message
 
 # Bidi embeddings and overrides (U+202A–U+202E), isolates (U+2066–U+2069), the bidi marks (U+200E,

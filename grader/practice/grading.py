@@ -126,7 +126,7 @@ def grade(dest: Path, info: StackInfo, data_dir: Path, *, timeout: float = 60.0,
 def _run_check(check, outcome: StepOutcome, values: dict, script: ScriptResult) -> report.Result:
     def result(status: str, message: str = "") -> report.Result:
         # Exception texts can carry the learner's text: cleaned like every message (grader/text.py).
-        return report.Result(LEARNER, check.id, status, text.clean(message), round(script.duration, 3))
+        return report.Result(LEARNER, check.id, status, text.clean(message, text.MAX_MESSAGE), round(script.duration, 3))
 
     if not script.exists:
         return result("failed", t("script.missing", script=script.script))
