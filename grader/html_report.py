@@ -120,8 +120,8 @@ def _step3(outcome, expected) -> dict:
         "artifact_uri": run.artifact_uri, "in_store": prefix is not None, "store": objects.label,
         "stored": stored,
         "text": None if found_text is None else found_text.decode("utf-8", "replace")[:MAX_TEXT],
-        "text_ok": found_text is not None and found_text.decode("utf-8", "replace").removesuffix("\n").removesuffix("\r")
-        == expected.TEXT,
+        "text_ok": found_text is not None
+        and found_text.decode("utf-8", "replace").removesuffix("\n").removesuffix("\r") == expected.TEXT,
         "text_expected": expected.TEXT,
         "json": json_found, "json_note": json_note,
         "json_ok": raw_json is not None and json_note is None and json.loads(raw_json) == expected.JSON,
@@ -278,7 +278,8 @@ def overview_context(grading, per_learner: dict, pages: dict[str, str], problems
     for learner in grading.learners:
         checks = per_learner.get(learner.id, {})
         per_step = report.step_points(checks)
-        learners.append({"id": learner.id, "folder": learner.folder, "page": pages.get(learner.id), "problem": problems.get(learner.id),
+        learners.append({"id": learner.id, "folder": learner.folder, "page": pages.get(learner.id),
+                         "problem": problems.get(learner.id),
                          "score": sum(r.score for r in checks.values()),
                          "max": sum(r.max_score for r in checks.values()),
                          "failed": sum(1 for r in checks.values() if r.status == "failed"),

@@ -182,3 +182,12 @@ def test_a_folder_name_with_control_characters_is_shown_cleaned(tmp_path):
     assert "\x1b" not in summary and "\u202e" not in summary and "\\x1b]0;pwned\\x07\\u202e" in summary
     rows = report.gradebook_rows(_results(learner), {learner: folder})
     assert rows[0]["folder"] == "evil\\x1b]0;pwned\\x07\\u202e"
+
+
+def test_html_pages_print_every_value_cleaned_and_escaped():
+    from grader.html_report import _env
+
+    page = _env().from_string("<p>{{ name }}</p><p>{{ t('html.learner_title', learner=name) }}</p>")
+    html = page.render(name="<b>run\u202e\x1b[31m</b>")
+    assert "\u202e" not in html and "\x1b" not in html and "<b>" not in html
+    assert html.count("&lt;b&gt;run\\u202e\\x1b[31m&lt;/b&gt;") == 2, html
