@@ -4,7 +4,7 @@ The first three checks are facts about the stack: MLflow answering, the tracking
 store, the artifact bucket. The others read what ``exercises/step1.py`` created.
 """
 
-from grader.checking import expect
+from grader.checking import Output, expect
 from grader.i18n import t
 from grader.plugin import check
 
@@ -49,4 +49,4 @@ def test_duplicate_rejected(step):
     # The step asks to catch the rejection and go on: the code inside a crash's traceback is not enough.
     expect(step.script.ok, "duplicate.crashed", code=step.script.returncode)
     expect("RESOURCE_ALREADY_EXISTS" in step.script.output, "duplicate.not_printed",
-           tail=step.script.tail(5) or t("script.no_output"))
+           tail=Output(step.script.tail(5)) if step.script.tail(5) else t("script.no_output"))

@@ -12,6 +12,7 @@ import json
 import math
 from pathlib import Path
 
+from grader import text
 from grader.runner import ScriptResult
 from grader.stack.auth import admin_header
 from grader.stack.base import StackInfo
@@ -25,10 +26,13 @@ class CheckFailed(Exception):
         super().__init__(key)
 
     def parts(self) -> tuple[str, ...]:
-        """(expected, found) in the learner's language, values rendered by ``fmt``."""
-        from grader.i18n import t_parts
+        """(expected, found) in the learner's language, values rendered by ``fmt``; a name the message
+        quotes (``{name!r}``) is quoted from its exact text."""
+        from grader.i18n import quoted_fields, t_parts
 
-        return t_parts(self.key, **{k: fmt(v) for k, v in self.values.items()})
+        quoted = quoted_fields(self.key)
+        return t_parts(self.key, **{k: v if k in quoted and type(v) is str else text.Formatted(fmt(v))
+                                    for k, v in self.values.items()})
 
     def render(self) -> str:
         """An "expected" line and a "found" line (continuation lines indented under their label)."""
@@ -60,6 +64,10 @@ class Tampered(Exception):
         return t("tamper.found", what=self.what, name=self.name, owners=", ".join(self.owners) or "-")
 
 
+class Output(str):
+    """Lines of the learner's script output, shown as such (every line marked, see ``text.output_block``)."""
+
+
 class AtStep(tuple):
     """A metric value and the step it was logged at, rendered in the learner's language."""
 
@@ -68,12 +76,17 @@ class AtStep(tuple):
 
 
 def fmt(value) -> str:
-    """Values in the learner's language: strings as they are, names and values quoted as Python writes
-    them, flags as yes/no, nothing as "none", never a bare Python container or None/True/False."""
+    """Values in the learner's language: strings on one line (control characters written out), names and
+    values in a container quoted as Python writes them, flags as yes/no, nothing as "none", the script's
+    output as marked lines; never a bare Python container or None/True/False."""
     from grader.i18n import t
 
-    if isinstance(value, str):
+    if isinstance(value, Output):
+        return text.output_block(value)
+    if isinstance(value, text.Formatted):
         return value
+    if isinstance(value, str):
+        return text.clean(value, text.MAX_VALUE, inline=True)
     if value is None:
         return t("value.none")
     if isinstance(value, bool):
@@ -85,7 +98,8 @@ def fmt(value) -> str:
     if isinstance(value, dict):
         if not value:
             return t("value.empty")
-        return ", ".join(f"{k} = {_item(v)}" for k, v in sorted(value.items(), key=lambda kv: str(kv[0])))
+        return ", ".join(f"{text.clean(k, text.MAX_NAME, inline=True)} = {_item(v)}"
+                         for k, v in sorted(value.items(), key=lambda kv: str(kv[0])))
     if isinstance(value, (list, tuple, set)):
         items = sorted(value, key=str) if isinstance(value, set) else list(value)
         return ", ".join(_item(v) for v in items) if items else t("value.empty")
@@ -99,13 +113,15 @@ def _item(value) -> str:
         return fmt(value)
     if isinstance(value, float) and value.is_integer():
         return f"{value:.1f}"
+    if isinstance(value, str):
+        return text.quoted(value)
     return repr(value)
 
 
-def shown(text: str) -> str:
+def shown(found: str) -> str:
     """A found string as the learner can see it: quoted, with invisible characters (newlines, tabs,
     trailing spaces, zero-width or non-breaking spaces) written out as Python would."""
-    return repr(text)
+    return text.Formatted(text.quoted(found, text.MAX_VALUE))
 
 
 def fail(message: str, /, **values):

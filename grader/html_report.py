@@ -3,8 +3,9 @@
 A report is another view of the results the grader holds (grader/report.py) plus what the learner's
 scripts left in the stack, read at the end of the grading run while the stack is still up — through the
 same readers the checks use (tracking database rows, artifact-store objects). Pages are rendered from
-Jinja2 templates with autoescaping on (run names, tags and artifact text are the learner's, not ours)
-and figures are drawn by grader/plots.py as inline SVG, so a page is one self-contained file.
+Jinja2 templates with autoescaping on (run names, tags and artifact text are the learner's, not ours),
+every printed value cleaned of control and bidi characters (grader/text.py), and figures are drawn by
+grader/plots.py as inline SVG, so a page is one self-contained file.
 
 Nothing here may cost a learner their grade: a step whose data cannot be read says so on the page, a
 page that cannot be built at all is replaced by a short page saying why, and the other pages and the
@@ -23,8 +24,9 @@ import time
 from pathlib import Path
 
 import jinja2
+from markupsafe import Markup
 
-from grader import catalog, plots, report
+from grader import catalog, plots, report, text
 from grader.checking import CheckFailed, Tampered
 from grader.i18n import get_lang, t
 from grader.store import artifact_key
@@ -39,15 +41,25 @@ MAX_RUNS = 12  # runs drawn per figure: a script that starts thousands must not 
 
 
 def _env() -> jinja2.Environment:
+    # finalize: every value a template prints is cleaned once, here (HTML escaping alone leaves a bidi
+    # override free to turn a run name around, and control characters in the page).
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True,
-                             undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+                             undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True,
+                             finalize=_clean_value)
     env.globals.update(t=t, marks=MARKS, num=report._num)
     return env
 
 
+def _clean_value(value):
+    if isinstance(value, str) and not isinstance(value, Markup):
+        return text.clean(value)
+    return value
+
+
 def page_name(learner: str) -> str:
-    """The learner's page in DIR; a learner folder called ``index`` must not replace the overview."""
-    return ("_index" if learner == "index" else learner) + ".html"
+    """The learner's page in DIR; a learner must not replace the overview, not even on a file system where
+    case does not count (learner ids never are ``index``, but ids given by hand may be)."""
+    return ("_" + learner if learner.casefold() == "index" else learner) + ".html"
 
 
 # -- what the scripts left in the stack ----------------------------------------------------------------
@@ -96,7 +108,7 @@ def _step3(outcome, expected) -> dict:
     def get(name):
         return objects.get(f"{prefix}/{name}") if prefix else None
 
-    text = get("file1.txt")
+    found_text = get("file1.txt")
     raw_json = get("file2.json")
     if raw_json is None:
         json_found, json_note = None, None
@@ -110,9 +122,9 @@ def _step3(outcome, expected) -> dict:
     return {
         "artifact_uri": run.artifact_uri, "in_store": prefix is not None, "store": objects.label,
         "stored": stored,
-        "text": None if text is None else text.decode("utf-8", "replace")[:MAX_TEXT],
-        "text_ok": text is not None and text.decode("utf-8", "replace").removesuffix("\n").removesuffix("\r")
-        == expected.TEXT,
+        "text": None if found_text is None else found_text.decode("utf-8", "replace")[:MAX_TEXT],
+        "text_ok": found_text is not None
+        and found_text.decode("utf-8", "replace").removesuffix("\n").removesuffix("\r") == expected.TEXT,
         "text_expected": expected.TEXT,
         "json": json_found, "json_note": json_note,
         "json_ok": raw_json is not None and json_note is None and json.loads(raw_json) == expected.JSON,
@@ -204,8 +216,8 @@ def _figure(grading, learner, step: str, expected, broken: dict) -> tuple[dict |
     except Exception as e:  # the stack went away, or something odd: said on the page, never raised
         from grader.plugin import _infra_service
 
-        text = str(e).splitlines()[0][:300] if str(e) else ""
-        note = t("html.unreadable", error=f"{type(e).__name__}: {text}")
+        first_line = str(e).splitlines()[0][:300] if str(e) else ""
+        note = t("html.unreadable", error=f"{type(e).__name__}: {first_line}")
         if _infra_service(e) is not None:  # a service is down: the other pages need not wait on it again
             broken["note"] = note
         return None, note
@@ -252,7 +264,8 @@ def learner_context(grading, learner, checks: dict[str, report.Result], broken: 
         steps.append({"step": step, "heading": t(f"html.{step}"), "checks": rows, "got": got, "top": top,
                       "graded": any(r["status"] for r in rows), "figure": figure, "note": note,
                       "script": _script(grading, learner, step)})
-    return {"learner": learner.id, "steps": steps, "score": sum(r.score for r in checks.values()),
+    return {"learner": report.learner_label(learner.id, learner.folder), "learner_id": learner.id,
+            "folder": learner.folder, "steps": steps, "score": sum(r.score for r in checks.values()),
             "max": sum(r.max_score for r in checks.values()),
             "errors": sum(1 for r in checks.values() if r.status == "error"), **_run_facts(grading)}
 
@@ -269,7 +282,8 @@ def overview_context(grading, per_learner: dict, pages: dict[str, str], problems
     for learner in grading.learners:
         checks = per_learner.get(learner.id, {})
         per_step = report.step_points(checks)
-        learners.append({"id": learner.id, "page": pages.get(learner.id), "problem": problems.get(learner.id),
+        learners.append({"id": learner.id, "folder": learner.folder, "page": pages.get(learner.id),
+                         "problem": problems.get(learner.id),
                          "score": sum(r.score for r in checks.values()),
                          "max": sum(r.max_score for r in checks.values()),
                          "failed": sum(1 for r in checks.values() if r.status == "failed"),

@@ -2,13 +2,19 @@
 
 Every text a learner or instructor reads goes through ``t(key, **values)``. The suite's own tests fail
 when a key lacks a language or the two languages use different placeholders.
+
+Values are learner text more often than not, so filling a placeholder cleans its value (grader/text.py):
+control characters and bidi controls written out, cut at ``text.MAX_VALUE``. ``{name!r}`` shows a name
+quoted (``text.quoted``: Python's repr, Japanese kept readable).
 """
 
 from __future__ import annotations
 
 import locale
 import os
+import string
 
+from grader import text
 from grader.messages import MESSAGES
 
 LANGS = ("en", "ja")
@@ -57,4 +63,31 @@ def t_parts_in(lang: str, key: str, /, **values) -> tuple[str, ...]:
     entry = MESSAGES[key]
     text = entry.get(lang) or entry["en"]
     parts = text if isinstance(text, tuple) else (text,)
-    return tuple(part.format(**values) if values else part for part in parts)
+    return tuple(_FORMATTER.format(part, **values) if values else part for part in parts)
+
+
+def quoted_fields(key: str) -> set[str]:
+    """The placeholders of message ``key`` that show a quoted name (``{name!r}``)."""
+    entry = MESSAGES[key]
+    fields = set()
+    for lang_text in entry.values():
+        for part in lang_text if isinstance(lang_text, tuple) else (lang_text,):
+            fields |= {name for _, name, _, conversion in string.Formatter().parse(part) if name and conversion == "r"}
+    return fields
+
+
+class _Formatter(string.Formatter):
+    """``str.format`` whose values are cleaned, and whose ``!r`` quotes names readably."""
+
+    def convert_field(self, value, conversion):
+        if conversion == "r":
+            return text.quoted(value) if type(value) is str else str(value)
+        return super().convert_field(value, conversion)
+
+    def format_field(self, value, format_spec):
+        if isinstance(value, str):
+            value = text.clean(value, text.MAX_VALUE)
+        return super().format_field(value, format_spec)
+
+
+_FORMATTER = _Formatter()

@@ -11,10 +11,11 @@ from __future__ import annotations
 import base64
 import io
 import math
-import re
 
 import matplotlib
 from matplotlib.figure import Figure
+
+from grader.text import clean
 
 _RC = {
     "svg.fonttype": "none",
@@ -37,9 +38,10 @@ class Plot:
 
 
 def _label(text: str) -> str:
-    """A learner's run name as a label: control characters (not allowed in SVG) replaced, long names cut,
+    """A learner's run name as a label: control and bidi characters (not allowed in SVG, or misleading)
+    written out (grader/text.py), long names cut,
     and a leading "_" kept visible (matplotlib hides legend entries whose label starts with it)."""
-    text = re.sub(r"[\x00-\x1f\x7f]", "?", str(text))
+    text = clean(text, inline=True)
     text = text if len(text) <= 48 else text[:47] + "…"
     return " " + text if text.startswith("_") else text
 

@@ -14,7 +14,7 @@ import urllib.error
 
 import pytest
 
-from grader import catalog, limits, report
+from grader import catalog, limits, report, text
 from grader.checking import CheckFailed, Tampered, labelled
 from grader.config import get_config
 from grader.i18n import get_lang, set_lang, t
@@ -268,8 +268,9 @@ def _script_note(outcome) -> str:
     limit = getattr(s, "limit", "")  # which cap stopped it (grader/limits.py), when the runner records it
     if limit:
         head = t(f"limits.hit_{limit}", script=s.script, limit=getattr(s, "limit_value", "")) + "\n" + head
+    # Every line of the learner's output is marked and cleaned: it cannot pass for a line of the grader's.
     tail = s.tail(15) or t("script.no_output")
-    return head + "\n" + "\n".join("    | " + line for line in tail.splitlines())
+    return head + "\n" + text.output_block(tail, "    " + text.OUTPUT_MARK)
 
 
 _NOTED = pytest.StashKey[dict]()
@@ -310,8 +311,8 @@ def pytest_runtest_makereport(item, call):
             status, message = "error", t("tamper.error", check=check_id) + "\n" + exc.describe()
         elif service is not None:
             status = "error"
-            text = exc.describe() if isinstance(exc, StackError) else f"{type(exc).__name__}: {exc}"
-            message = t("infra.error", check=check_id, service=service) + "\n" + text
+            detail = exc.describe() if isinstance(exc, StackError) else f"{type(exc).__name__}: {exc}"
+            message = t("infra.error", check=check_id, service=service) + "\n" + detail
         elif isinstance(exc, pytest.fail.Exception):
             status, message = "failed", str(exc)
         else:
@@ -319,6 +320,8 @@ def pytest_runtest_makereport(item, call):
             message = t("internal.error", check=check_id, error=f"{type(exc).__name__}: {exc}")
             if item.config.stash[_SESSION].cfg.debug:
                 message += "\n" + "".join(traceback.format_exception(exc))
+        # The last stop before the terminal, JUnit and the reports: exception texts can carry learner text.
+        message = text.clean(message, text.MAX_MESSAGE)
         if not item.config.stash[_SESSION].cfg.debug or status != "error":
             rep.longrepr = message
         rep.user_properties.append(("handson_message", message))
@@ -346,8 +349,8 @@ class _Collector:
 
     def _expect(self, nodeids):
         for nodeid in nodeids:
-            if nodeid.endswith("]") and "[" in nodeid:
-                learner = nodeid[nodeid.rindex("[") + 1:-1]
+            learner = _learner_of(self.config, nodeid)
+            if learner is not None:
                 self.expected[learner] = self.expected.get(learner, 0) + 1
 
     def pytest_collection_finish(self, session):
@@ -364,9 +367,9 @@ class _Collector:
         """xdist: a worker died while running ``crashitem`` — in practice a learner's script that took
         it down. Graded as that check's failure, with the reason, instead of a result lost."""
         check_id = _check_of(self.config, crashitem)
-        if check_id is None or "[" not in crashitem:
+        learner = _learner_of(self.config, crashitem)
+        if check_id is None or learner is None:
             return
-        learner = crashitem[crashitem.rindex("[") + 1:-1]
         entry = catalog.get(check_id)
         message = "\n".join([f"{check_id} — {entry.title()}", "  " + t("script.worker_lost", script=f"{entry.step}.py")])
         report.longrepr = message
@@ -394,10 +397,30 @@ class _Collector:
             reporter = self.config.pluginmanager.get_plugin("terminalreporter")
             if reporter is not None:
                 reporter.write("\n" if reporter.verbosity <= 0 else "")
-                reporter.write_line(t("progress.learner", learner=result.learner,
+                reporter.write_line(t("progress.learner", learner=_label(self.config, result.learner),
                                       score=report_num(sum(r.score for r in mine)),
                                       max=report_num(sum(r.max_score for r in mine)),
                                       done=finished, total=len(self.expected)))
+
+
+def _learner_of(config, nodeid: str) -> str | None:
+    """The learner id of a test node id. pytest writes non-ASCII ids escaped (``test_x[\\u5c71\\u7530]``);
+    ids never hold a backslash or a control character, so escaping each id the same way finds it."""
+    if not (nodeid.endswith("]") and "[" in nodeid):
+        return None
+    shown = nodeid[nodeid.rindex("[") + 1:-1]
+    learners = config.stash[_SESSION].learners
+    return next((lr.id for lr in learners if shown in (lr.id, lr.id.encode("unicode_escape").decode("ascii"))),
+                shown)
+
+
+def _folders(config) -> dict[str, str]:
+    """learner id -> the folder it was read from."""
+    return {lr.id: lr.folder for lr in config.stash[_SESSION].learners}
+
+
+def _label(config, learner: str) -> str:
+    return report.learner_label(learner, _folders(config).get(learner))
 
 
 def _check_of(config, nodeid: str) -> str | None:
@@ -436,16 +459,19 @@ def pytest_sessionfinish(session, exitstatus):
     per_learner = report.by_learner(results)
     uri = grading.tracking_uri()
     restarts = config.stash[_RESTARTS] = grading.restarts()
+    folders = _folders(config)
     if cfg.grade_json:
         if cfg.submissions:
             for learner, checks in per_learner.items():
                 report.write_gradescope(cfg.grade_json / learner / "results.json", checks, uri,
+                                        learner=learner, folder=folders.get(learner),
                                         restarts=report.restarts_of(learner, restarts))
         elif per_learner:
             learner, checks = next(iter(per_learner.items()))
-            report.write_gradescope(cfg.grade_json, checks, uri, restarts=report.restarts_of(learner, restarts))
+            report.write_gradescope(cfg.grade_json, checks, uri, learner=learner, folder=folders.get(learner),
+                                    restarts=report.restarts_of(learner, restarts))
     if cfg.gradebook:
-        report.write_gradebook(cfg.gradebook, report.gradebook_rows(results, restarts))
+        report.write_gradebook(cfg.gradebook, report.gradebook_rows(results, folders, restarts))
     if cfg.html_report:
         # Last, while the stack is still up (it stops at unconfigure): the pages read what scripts logged.
         import time
@@ -468,7 +494,7 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
     results = config.stash.get(_RESULTS, None)
     if results:
         terminalreporter.write_sep("=", t("summary.title"))
-        for line in report.summary_lines(results):
+        for line in report.summary_lines(results, _folders(config) if _SESSION in config.stash else None):
             terminalreporter.write_line(line)
         if any(r.status == "error" for r in results):
             terminalreporter.write_line(t("summary.infra_note"))

@@ -1,7 +1,9 @@
 """Scores and reports, all computed from the same per-check results.
 
 A result is ``learner, check, status, message`` with status ``passed``, ``failed`` (the learner's) or
-``error`` (the stack's: no points, and reported as such, never as a silent zero).
+``error`` (the stack's: no points, and reported as such, never as a silent zero). ``learner`` is the
+learner's id (grader/session.py ``learner_ids``); wherever it differs from the submission folder's name,
+the reports show that name beside it (``folders``: id -> folder name).
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import json
 from collections import defaultdict
 from pathlib import Path
 
-from grader import catalog
+from grader import catalog, text
 from grader.i18n import t
 
 
@@ -58,15 +60,24 @@ def _num(x: float) -> str:
     return f"{x:g}"
 
 
-def summary_lines(results: list[Result]) -> list[str]:
+def learner_label(learner: str, folder: str | None) -> str:
+    """The learner's id, and the folder's own name (quoted) when the id is not that name."""
+    if folder is None or folder == learner:
+        return learner
+    return t("learner.folder", learner=learner, folder=folder)
+
+
+def summary_lines(results: list[Result], folders: dict[str, str] | None = None) -> list[str]:
     """The terminal summary: per learner, per step, points and a mark per check."""
     marks = {"passed": "✔", "failed": "✘", "error": "!", "skipped": "-"}
     lines = []
     learners = by_learner(results)
+    folders = folders or {}
     for learner, checks in sorted(learners.items()):
         total = sum(r.score for r in checks.values())
         top = sum(r.max_score for r in checks.values())
-        lines.append(t("summary.learner", learner=learner, score=_num(total), max=_num(top)))
+        lines.append(t("summary.learner", learner=learner_label(learner, folders.get(learner)), score=_num(total),
+                       max=_num(top)))
         per_step = step_points(checks)
         current = None
         for r in _ordered(checks):
@@ -83,9 +94,9 @@ def summary_lines(results: list[Result]) -> list[str]:
 
 
 def gradescope(checks: dict[str, Result], tracking_uri: str | None = None, entries: dict | None = None,
-               restarts: list[dict] | None = None) -> dict:
+               learner: str | None = None, folder: str | None = None, restarts: list[dict] | None = None) -> dict:
     """``entries``: check id -> its declaration (title(), points, hidden, step) when the checks are not the
-    catalogue's (the practice drills')."""
+    catalogue's (the practice drills'). ``learner``, ``folder``: the learner's id and submission folder."""
     entries = entries or catalog.BY_ID
     tests = []
     for r in _ordered(checks, entries):
@@ -111,6 +122,8 @@ def gradescope(checks: dict[str, Result], tracking_uri: str | None = None, entri
         if any(r.status == "error" for r in checks.values()) else "",
         "tests": tests,
         "extra_data": {"script_seconds": script_seconds(checks, entries), "tracking_uri": tracking_uri,
+                       **({"learner": learner} if learner is not None else {}),
+                       **({"folder": text.clean(folder)} if folder is not None else {}),
                        # restarts of the stack while this learner's scripts ran (they were run again)
                        "restarts": [{k: e.get(k) for k in ("time", "service", "cause", "restarted")}
                                     | {"steps": [step for _, step in e.get("scripts") or []]} for e in restarts or []]},
@@ -147,17 +160,20 @@ def script_seconds(checks: dict[str, Result], entries: dict | None = None) -> di
 
 
 def write_gradescope(path: Path, checks: dict[str, Result], tracking_uri: str | None = None,
-                     entries: dict | None = None, restarts: list[dict] | None = None) -> None:
+                     entries: dict | None = None, learner: str | None = None, folder: str | None = None,
+                     restarts: list[dict] | None = None) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(gradescope(checks, tracking_uri, entries, restarts), indent=2, ensure_ascii=False) + "\n",
-                    encoding="utf-8")
+    data = gradescope(checks, tracking_uri, entries, learner, folder, restarts)
+    path.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
 
 
 GRADEBOOK_STEPS = catalog.STEPS
 
 
-def gradebook_rows(results: list[Result], restarts: list[dict] | None = None) -> list[dict]:
+def gradebook_rows(results: list[Result], folders: dict[str, str] | None = None,
+                   restarts: list[dict] | None = None) -> list[dict]:
     rows = []
+    folders = folders or {}
     for learner, checks in sorted(by_learner(results).items()):
         per_step = step_points(checks)
         row = {"learner": learner}
@@ -166,6 +182,7 @@ def gradebook_rows(results: list[Result], restarts: list[dict] | None = None) ->
         row["total"] = _num(sum(r.score for r in checks.values()))
         row["max"] = _num(sum(r.max_score for r in checks.values()))
         row["errors"] = str(sum(1 for r in checks.values() if r.status == "error"))
+        row["folder"] = text.clean(folders.get(learner, learner))
         row["restarts"] = str(len(restarts_of(learner, restarts or [])))
         rows.append(row)
     return rows
@@ -173,7 +190,8 @@ def gradebook_rows(results: list[Result], restarts: list[dict] | None = None) ->
 
 def write_gradebook(path: Path, rows: list[dict]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    fields = ["learner", *GRADEBOOK_STEPS, "total", "max", "errors", "restarts"]
+    # "folder" and "restarts" come last, so tools that read the columns by position still find theirs.
+    fields = ["learner", *GRADEBOOK_STEPS, "total", "max", "errors", "folder", "restarts"]
     with open(path, "w", newline="", encoding="utf-8") as f:
         writer = csv.DictWriter(f, fieldnames=fields)
         writer.writeheader()

@@ -19,6 +19,7 @@ import secrets
 import shutil
 import tempfile
 import time
+import unicodedata
 import urllib.request
 from pathlib import Path
 
@@ -41,21 +42,85 @@ class Learner:
     id: str
     path: Path
 
+    @property
+    def folder(self) -> str:
+        """The submission folder's own name (the id may differ from it: see ``learner_ids``)."""
+        return self.path.name
 
-def _safe(name: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_.-]+", "-", name).strip("-") or "learner"
+
+# Characters a learner id never holds: path separators and what Windows forbids in file names, what a
+# URL, a pytest node id (``test_x[id]``) or a spreadsheet formula would read as syntax, and characters
+# that are not visible: whitespace, control and format characters (bidi controls, zero-width spaces).
+_UNSAFE_IN_ID = set('<>:"/\\|?*[]#%&;\'`$=+@{}')
+# Names that cannot be a file of their own (Windows devices) or would be taken for the HTML overview.
+_RESERVED_IDS = {"index", "con", "prn", "aux", "nul", *(f"com{i}" for i in range(1, 10)),
+                 *(f"lpt{i}" for i in range(1, 10))}
+MAX_SLUG = 40  # characters of an id's readable part
+
+
+def _slug(name: str) -> str:
+    """The readable part of an id: letters and digits of any script kept, the rest replaced by "-"."""
+    chars = []
+    for ch in name:
+        category = unicodedata.category(ch)
+        unsafe = ch in _UNSAFE_IN_ID or ch.isspace() or category[0] in "CZ"
+        chars.append("-" if unsafe else ch)
+    slug = re.sub(r"-{2,}", "-", "".join(chars)).lstrip(".-").rstrip("-")
+    return slug[:MAX_SLUG].rstrip(".-")
+
+
+def _name_hash(name: str, length: int) -> str:
+    return hashlib.sha256(name.encode("utf-8", "surrogatepass")).hexdigest()[:length]
+
+
+def learner_ids(names: list[str]) -> dict[str, str]:
+    """Folder name -> learner id, for one class. The id is the folder name itself when that is a safe file
+    name, a URL part and a node id and is unique in the class even where case does not count (macOS and
+    Windows file systems); otherwise a readable slug of it plus "-" and a short sha256 of the exact name.
+    Folders that differ always get different ids, and the same class gives the same ids on every run
+    (so regrades and shards line up)."""
+    slugs = {name: _slug(name) for name in names}
+    count: dict[str, int] = {}
+    for slug in slugs.values():
+        count[_fold(slug)] = count.get(_fold(slug), 0) + 1
+    hashed = {name for name, slug in slugs.items()
+              if slug != name or count[_fold(slug)] > 1 or _fold(slug).split(".")[0] in _RESERVED_IDS}
+    length = dict.fromkeys(names, 6)
+    while True:
+        ids = {name: f"{slug or 'learner'}-{_name_hash(name, length[name])}" if name in hashed else slug
+               for name, slug in slugs.items()}
+        groups: dict[str, list[str]] = {}
+        for name, learner_id in ids.items():
+            groups.setdefault(_fold(learner_id), []).append(name)
+        clashes = [group for group in groups.values() if len(group) > 1]
+        if not clashes:
+            return ids
+        for group in clashes:
+            # A plain id that equals another folder's slug and hash gets a hash too; hashes alike get longer.
+            plain = [name for name in group if name not in hashed]
+            hashed.update(plain)
+            if not plain:
+                for name in group:
+                    length[name] = 64 if length[name] >= 12 else 12
+
+
+def _fold(name: str) -> str:
+    """What a case-insensitive, normalising file system (macOS, Windows) sees of a name."""
+    return unicodedata.normalize("NFC", name).casefold()
 
 
 def find_learners(cfg: GraderConfig) -> list[Learner]:
     if cfg.submissions:
         folders = sorted(p for p in cfg.submissions.iterdir()
                          if p.is_dir() and not p.name.startswith((".", "_")))
-        learners = [Learner(_safe(p.name), p) for p in folders]
+        # Ids are given over the whole class, before sharding: every shard gives a learner the same id.
+        ids = learner_ids([p.name for p in folders])
+        learners = [Learner(ids[p.name], p) for p in folders]
         if cfg.shard:
             index, total = cfg.shard
             learners = learners[index - 1::total]
         return learners
-    return [Learner(_safe(cfg.submission.name), cfg.submission)]
+    return [Learner(learner_ids([cfg.submission.name])[cfg.submission.name], cfg.submission)]
 
 
 @dataclasses.dataclass
@@ -327,7 +392,9 @@ class GradingSession:
                 return data["user"], data["password"]
             from grader.stack.auth import create_user
 
-            user = f"{learner.id}-{self._secret_part('user', learner.id)[:6]}"
+            # ASCII only: the name travels in HTTP basic-auth headers and the auth app's logs.
+            readable = re.sub(r"[^A-Za-z0-9_.-]+", "", learner.id).strip(".-") or "learner"
+            user = f"{readable}-{self._secret_part('user', learner.id)[:6]}"
             password = secrets.token_urlsafe(18)
             create_user(info, user, password)
             path.write_text(json.dumps({"user": user, "password": password}))

@@ -108,7 +108,7 @@ def test_japanese_messages_render_flags_and_nothing_in_japanese(key):
 
     template = MESSAGES[key]["ja"]
     template = "\n".join(template) if isinstance(template, tuple) else template
-    names = set(re.findall(r"\{(\w+)\}", template))
+    names = set(re.findall(r"\{(\w+)(?:!r)?\}", template))  # {name!r}: a quoted name
     set_lang("ja")
     try:
         for sample in (None, True, [], {}):

@@ -27,7 +27,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import grade  # tests/conftest.py (no __init__.py: pytest puts tests/ on sys.path)
+from conftest import ROOT, grade  # tests/conftest.py (no __init__.py: pytest puts tests/ on sys.path)
 from grader.catalog import CHECKS
 
 pytestmark = [pytest.mark.realstack, pytest.mark.slow]
@@ -196,7 +196,7 @@ MESSAGES = {
     "step2_run_not_terminated": ("step2.run", ["found:    RUNNING", "MlflowClient().set_terminated(run_id)"]),
     "step3_json_int": ("step3.json", ["expected: 'file2.json' holds var1 = 1.0 (float)", "found:    var1 = 1 (int)"]),
     "step1_experiment_deleted": ("step1.experiment", ["your script created it, then deleted it"]),
-    "step4_children_after_parent": ("step4.timeline", ["ms after ParentRun ended"]),
+    "step4_children_after_parent": ("step4.timeline", ["ms after 'ParentRun' ended"]),
     "step5_model_name_hardcoded": ("step5.registered", ["registered models your script created: 'my-sgd-model'"]),
     "step5_best_tag_bool": ("step5.best", ["(the lowercase string)\n  found:    0 such children", "= 'True'"]),
 }
@@ -222,3 +222,37 @@ def test_hanging_script_is_stopped_and_reported(hung, case):
     # The timeout is told once for the step (with the script's output), under its first failed check.
     told = [c for c in _lines(case / "expected.txt") if f"after {HANG_TIMEOUT} s" in results[c]["output"]]
     assert len(told) == 1, _report(results, _lines(case / "expected.txt"))
+
+
+# -- names and output that cannot lie ------------------------------------------------------------------
+FAKE_LINES = ("\x1b]0;pwned\x07\x1b[32m✔ step1.server\x1b[0m", "graded 山田: 27/27 points\r\x1b[2K", "6 passed")
+
+
+def test_japanese_learners_keep_their_names_and_a_script_cannot_fake_the_graders_lines(grade_local, tmp_path):
+    """A class of 山田 and 田中 (the reference answers) and one whose step 1 prints lines that look like the
+    grader's, with escape sequences, then crashes: separate readable ids, full points, the output shown
+    marked and cleaned."""
+    klass = tmp_path / "class"
+    for name in ("山田", "田中"):
+        (klass / name).mkdir(parents=True)
+        shutil.copy(ROOT / "solutions" / "step1.py", klass / name / "step1.py")
+    (klass / "faker").mkdir()
+    (klass / "faker" / "step1.py").write_text(
+        "import sys\n" + "".join(f"print({line!r})\n" for line in FAKE_LINES) + "sys.exit(3)\n", encoding="utf-8")
+    gradebook = tmp_path / "gradebook.csv"
+    graded = grade_local("-k", "step1", "--lang", "en", "--gradebook", str(gradebook), submissions=klass)
+    assert set(graded.results) == {"山田", "田中", "faker"}, graded.output[-3000:]
+    for name in ("山田", "田中"):
+        assert set(graded.statuses(name).values()) == {"passed"}, (name, graded.output[-3000:])
+    from grader import report
+
+    rows = {r["learner"]: r for r in report.read_gradebook(gradebook)}
+    assert rows["山田"]["total"] == rows["田中"]["total"] == "6" and rows["山田"]["folder"] == "山田"
+    assert "山田: 6/6 points" in graded.output and "田中: 6/6 points" in graded.output
+    # progress lines: pytest's node ids write the ids escaped, and every learner is still counted as done
+    assert "graded 山田: 6/6 points" in graded.output and "(3/3 learners done)" in graded.output
+    message = graded.message("step1.experiment", "faker")
+    tail = message[message.index("last lines of its output:"):].splitlines()[1:]
+    assert [line.strip() for line in tail] == ["| \\x1b]0;pwned\\x07\\x1b[32m✔ step1.server\\x1b[0m",
+                                               "| graded 山田: 27/27 points", "| \\x1b[2K", "| 6 passed"], message
+    assert "\x1b" not in graded.output

@@ -10,7 +10,7 @@ import json
 import secrets
 from pathlib import Path
 
-from grader import report, sandbox
+from grader import report, sandbox, text
 from grader.checking import CheckFailed, StepOutcome, Tampered, labelled
 from grader.i18n import get_lang, t
 from grader.practice import Drill, get
@@ -125,7 +125,8 @@ def grade(dest: Path, info: StackInfo, data_dir: Path, *, timeout: float = 60.0,
 
 def _run_check(check, outcome: StepOutcome, values: dict, script: ScriptResult) -> report.Result:
     def result(status: str, message: str = "") -> report.Result:
-        return report.Result(LEARNER, check.id, status, message, round(script.duration, 3))
+        # Exception texts can carry the learner's text: cleaned like every message (grader/text.py).
+        return report.Result(LEARNER, check.id, status, text.clean(message, text.MAX_MESSAGE), round(script.duration, 3))
 
     if not script.exists:
         return result("failed", t("script.missing", script=script.script))
