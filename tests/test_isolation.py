@@ -136,7 +136,8 @@ def test_hostile_learner_cannot_bend_the_class(grade_local, local_stack, local_s
                 "climb out of the artifact store with ../ in an artifact path",
                 "reach a port other than MLflow's (database, object store, the grader)",
                 "list the server's users", "flood the server with wrong passwords",
-                "bind MLflow's port and collect other users' logins"}
+                "bind MLflow's port and collect other users' logins", "allocate 3 GiB of memory",
+                "fill /tmp with 1 GiB", "write a 1 GiB file into its own folder", "start 2000 processes"}
     assert expected <= set(attacks), sorted(expected - set(attacks))
 
     # No stack secret in any report; the checkout unchanged; nothing left running; the database not stopped.
@@ -146,6 +147,9 @@ def test_hostile_learner_cannot_bend_the_class(grade_local, local_stack, local_s
         leaked = [s[:4] + "…" for s in secrets if s in text]
         assert not leaked, f"{report.name} holds stack secrets {leaked}"
         assert "forged" not in text and "mallory was here" not in text, report
+        assert "\x1b[2J" not in text and "\u202e" not in text, f"{report.name} holds a learner's raw escapes"
+    # A learner's output never reaches the terminal raw (escape sequences, bidi overrides, carriage returns).
+    assert "\x1b[2J" not in output and "\u202e" not in output and "\x1b]0;" not in output
     assert checkout_state() == before, "the grader's checkout changed"
     deadline = time.monotonic() + 5
     while sandbox_processes() and time.monotonic() < deadline:

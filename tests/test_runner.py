@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import sys
 import textwrap
 import threading
@@ -410,3 +411,33 @@ def test_started_ms_precedes_the_script(submission, data_dir):
     script_ms = int((submission / "t.txt").read_text())
     assert result.started_ms <= script_ms
     assert script_ms - result.started_ms < 30_000
+
+
+@pytest.mark.parametrize("mode", ["none", "bwrap"])
+def test_scripts_copy_and_home_are_gone_when_it_ends(submission, data_dir, mode):
+    """Nothing of a script outlives it in the grading run's sandbox folder: not its copy of the folder, not
+    its HOME, not its relay socket (the server chooses every artifact location, so none points there)."""
+    if mode == "bwrap":
+        if os.geteuid() != 0:
+            pytest.skip("bubblewrap isolation needs root")
+        try:
+            plan = sandbox.plan("bwrap")
+        except ValueError as e:
+            pytest.skip(str(e))
+    else:
+        plan = SAME_USER
+    write(submission, "step1.py", """
+        import os
+        open(os.path.join(os.environ["HOME"], "left-in-home.txt"), "w").write("x")
+        open("left-in-copy.txt", "w").write("x")
+        print(os.getcwd())
+    """)
+    base = sandbox.new_base(data_dir)
+    try:
+        result = run_script(submission, "step1.py", INFO, EXPERIMENT, data_dir, MODEL, 30.0, plan=plan, base=base)
+        assert result.ok, result.output
+        left = sorted(str(p.relative_to(base)) for p in base.glob("s-*"))
+        assert left == [], left
+        assert not list(base.rglob("left-in-*.txt"))
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
