@@ -27,6 +27,7 @@ from conftest import IN_CI, ROOT, SUBMISSIONS, grade
 from grader import catalog
 from grader.i18n import t
 from grader.stack import docker as docker_stack
+from test_isolation import assert_no_attack_succeeded, hostile_learners
 
 pytestmark = [pytest.mark.realstack, pytest.mark.slow]
 
@@ -185,6 +186,7 @@ def graded_on_docker(tmp_path_factory):
     shutil.copytree(ROOT / "solutions", subs / "solutions", ignore=shutil.ignore_patterns("__pycache__"))
     for case in FAULTY:
         shutil.copytree(SUBMISSIONS / "faulty" / case, subs / case, ignore=shutil.ignore_patterns("*.txt"))
+    hostile_learners(subs)
     before = compose_objects()
     graded = grade(root, "--stack", "docker", *COMPOSE_OPTIONS, "--lang", "en", *PARALLEL,
                    submissions=subs, timeout=1800)
@@ -210,6 +212,16 @@ def test_faulty_submission_fails_exactly_its_check_on_docker(graded_on_docker, c
     wanted = {c: "failed" if c in must_fail else "passed" for c in CHECKS_OF_STEP[step]}
     found = {c: graded.results[case].get(c, {}).get("status") for c in wanted}
     assert found == wanted, graded.output[-4000:]
+
+
+def test_hostile_learners_get_nowhere_on_docker(graded_on_docker):
+    """The hostile learners of tests/test_isolation.py, graded in the same run as the solutions: on the docker
+    backend too no attack succeeds (the honest learner's full points are checked above)."""
+    graded, _, _ = graded_on_docker
+    from grader import sandbox
+
+    assert_no_attack_succeeded(graded, sandbox.plan().mode)
+    assert "\x1b[2J" not in graded.output and "\u202e" not in graded.output
 
 
 def test_grading_on_docker_leaves_no_container_network_or_volume(graded_on_docker):

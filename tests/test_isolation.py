@@ -80,14 +80,51 @@ def sandbox_processes() -> list[str]:
     return found
 
 
+EXPECTED_ATTACKS = {
+    "read other processes' environment", "root over TCP without a password",
+    "read the recorded stack file and the grader's folders", "list other learners' experiments",
+    "change other experiments through the API", "rewrite the grader, other learners' scripts or the work folder",
+    "plant a file in the grader's checkout", "SIGSTOP the database server", "kill every other process it can see",
+    "log in as the MLflow admin with a default password", "list other learners' registered models",
+    "choose a file:// artifact location that links to /", "choose an s3:// or another experiment's artifact location",
+    "register a model version whose source is a folder of the machine",
+    "climb out of the artifact store with ../ in an artifact path",
+    "reach a port other than MLflow's (database, object store, the grader)",
+    "list the server's users", "flood the server with wrong passwords",
+    "bind MLflow's port and collect other users' logins", "allocate 3 GiB of memory",
+    "fill /tmp with 1 GiB", "write a 1 GiB file into its own folder", "start 2000 processes"}
+
+
+def assert_no_attack_succeeded(graded, mode: str) -> None:
+    """Every attack of the hostile learners ran and printed ``blocked`` (tests/test_docker.py uses it too)."""
+    attacks: dict[str, set] = {}
+    for name in HOSTILE:
+        for entry in graded.results[name].values():
+            for what, verdict, detail in ATTACK.findall(entry["output"]):
+                attacks.setdefault(what, set()).add(verdict + detail)
+    succeeded = {what: v for what, v in attacks.items() if any(x.startswith("SUCCEEDED") for x in v)}
+    if mode == "user":
+        # Without PID and network namespaces, command lines are visible and the services' ports reachable
+        # (they hold no secret and need passwords: README, threat model).
+        succeeded.pop("see the services' processes", None)
+        succeeded.pop("reach a port other than MLflow's (database, object store, the grader)", None)
+    assert not succeeded, succeeded
+    assert EXPECTED_ATTACKS <= set(attacks), sorted(EXPECTED_ATTACKS - set(attacks))
+
+
+def hostile_learners(folder: Path) -> None:
+    """Copy the hostile learners (with their shared helper) into a class folder."""
+    for name in HOSTILE:
+        shutil.copytree(SUBMISSIONS / "hostile" / name, folder / name)
+        shutil.copy(SUBMISSIONS / "hostile" / "_common.py", folder / name)
+
+
 @pytest.fixture
 def klass(tmp_path) -> Path:
     folder = tmp_path / "class"
     for name in HONEST:
         shutil.copytree(ROOT / "solutions", folder / name)
-    for name in HOSTILE:
-        shutil.copytree(SUBMISSIONS / "hostile" / name, folder / name)
-        shutil.copy(SUBMISSIONS / "hostile" / "_common.py", folder / name)
+    hostile_learners(folder)
     return folder
 
 
@@ -113,32 +150,7 @@ def test_hostile_learner_cannot_bend_the_class(grade_local, local_stack, local_s
                                                                       if s != "passed"}, output[-3000:])
 
     # Every attack ran and none succeeded.
-    attacks = {}
-    for name in HOSTILE:
-        for entry in graded.results[name].values():
-            for what, verdict, detail in ATTACK.findall(entry["output"]):
-                attacks.setdefault(what, set()).add(verdict + detail)
-    succeeded = {what: v for what, v in attacks.items() if any(x.startswith("SUCCEEDED") for x in v)}
-    if mode == "user":
-        # Without PID and network namespaces, command lines are visible and the services' ports reachable
-        # (they hold no secret and need passwords: README, threat model).
-        succeeded.pop("see the services' processes", None)
-        succeeded.pop("reach a port other than MLflow's (database, object store, the grader)", None)
-    assert not succeeded, succeeded
-    expected = {"read other processes' environment", "root over TCP without a password",
-                "read the recorded stack file and the grader's folders", "list other learners' experiments",
-                "change other experiments through the API", "rewrite the grader, other learners' scripts or the work folder",
-                "plant a file in the grader's checkout", "SIGSTOP the database server", "kill every other process it can see",
-                "log in as the MLflow admin with a default password", "list other learners' registered models",
-                "choose a file:// artifact location that links to /",
-                "choose an s3:// or another experiment's artifact location",
-                "register a model version whose source is a folder of the machine",
-                "climb out of the artifact store with ../ in an artifact path",
-                "reach a port other than MLflow's (database, object store, the grader)",
-                "list the server's users", "flood the server with wrong passwords",
-                "bind MLflow's port and collect other users' logins", "allocate 3 GiB of memory",
-                "fill /tmp with 1 GiB", "write a 1 GiB file into its own folder", "start 2000 processes"}
-    assert expected <= set(attacks), sorted(expected - set(attacks))
+    assert_no_attack_succeeded(graded, mode)
 
     # No stack secret in any report; the checkout unchanged; nothing left running; the database not stopped.
     secrets = stack_secrets(local_stack)
