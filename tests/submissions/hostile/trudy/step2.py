@@ -18,7 +18,8 @@ def scan():
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         sock.settimeout(0.2)
         try:
-            if sock.connect_ex(("127.0.0.1", port)) == 0:
+            # A connection to itself (source port = the port dialled) is TCP's self-connect, no listener.
+            if sock.connect_ex(("127.0.0.1", port)) == 0 and sock.getsockname() != sock.getpeername():
                 open_ports.append(port)
         finally:
             sock.close()
