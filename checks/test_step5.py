@@ -94,8 +94,10 @@ def test_model_files(step):
     has_pickle = any(f.endswith((".pkl", ".pickle", ".skops")) for f in files)
     expect(has_mlmodel and has_pickle, "registry.files", store=step.objects.label, prefix=prefix, found=files)
     # The files must be the model that scored what its run logged: loaded (in a sandbox) and run on the
-    # validation rows, it gives the best child's val_rmse again.
-    logged = val_rmse(best_child(step))
+    # validation rows, it gives that run's val_rmse again (which run it is, is step5.registered's business).
+    by_id = {r.run_id: r for r in step.runs()}
+    source = by_id.get(version.run_id)
+    logged = val_rmse(source) if source is not None and val_rmse(source) is not None else val_rmse(best_child(step))
     found, why = step.model_rmse(prefix, files)
     if found is None:
         fail("registry.unloadable", logged=logged, error=why)
