@@ -41,6 +41,8 @@ import subprocess
 import time
 from pathlib import Path
 
+from grader.stack.base import guard
+
 MiB = 1 << 20
 GiB = 1 << 30
 CONTROLLERS = ("memory", "pids", "cpu")
@@ -332,6 +334,8 @@ class Cgroup:
                 folder = p.parent(controller) / f"{_PREFIX}{name}"
                 if folder not in group.folders.values():
                     folder.mkdir()
+                    # A grader killed outright leaves no cgroup behind: its guard removes it (empty by then).
+                    guard("+", "d", folder)
                 group.folders[controller] = folder
                 _set_limit(p.kind, controller, folder, limits)
         except OSError as e:
@@ -445,6 +449,7 @@ class Cgroup:
             for folder in reversed(self._dirs()):
                 try:
                     _rmdir(folder)
+                    guard("-", "d", folder)
                 except LimitsError as e:
                     errors.append(e)
             self.folders = {}
