@@ -32,7 +32,7 @@ from grader.runner import stack_secrets
 
 pytestmark = [pytest.mark.realstack, pytest.mark.slow]
 
-HONEST = ("alice", "bob", "山田")
+HONEST = ("alice", "山田")
 HOSTILE = ("mallory", "trudy")
 ALL_CHECKS = {c.id for c in catalog.CHECKS}
 ATTACK = re.compile(r"ATTACK (.+?): (blocked|SUCCEEDED)(.*)")
