@@ -240,7 +240,9 @@ def service_argv(uid: int, command: list[str], writable: list[Path], readable: l
         return _drop_to(uid) + command
     view = _bwrap_view(_interpreter_paths() + [Path(c).parent for c in command[:1] if os.path.isabs(c)]
                        + list(readable), list(writable), masked=(CHECKOUT,))
-    return ["bwrap", "--unshare-ipc", "--unshare-uts", "--die-with-parent", *view, "--"] + _drop_to(uid) + command
+    # The grader's TMPDIR (maybe under the /tmp it no longer sees) would not exist for it: its own /tmp.
+    return (["bwrap", "--unshare-ipc", "--unshare-uts", "--die-with-parent", *view, "--setenv", "TMPDIR", "/tmp",
+             "--"] + _drop_to(uid) + command)
 
 
 class Box:
@@ -258,7 +260,15 @@ class Box:
         self.uid = UID_BASE + secrets.randbelow(UID_SPAN) if p.isolated else os.getuid()
         # bubblewrap: a network namespace of its own, with MLflow's port relayed in (grader/netrelay.py)
         self.relay_port = relay_port if p.mode == "bwrap" and (base / "bin" / "netrelay.py").is_file() else None
-        self.relay_socket = self.root / "net" / "mlflow.sock" if self.relay_port else None
+        # A Unix socket path holds at most 107 bytes, and TMPDIR may be deep (pytest's, a CI runner's): the
+        # relay's socket gets a short folder of its own directly in /tmp (mounted into the box at that path).
+        self.relay_socket = None
+        if self.relay_port:
+            self.relay_socket = Path(tempfile.mkdtemp(prefix="handson-net-", dir="/tmp")) / "mlflow.sock"
+            self.relay_socket.parent.chmod(0o755)
+            from grader.stack.base import guard
+
+            guard("+", "d", self.relay_socket.parent)
 
     def prepare(self, submission: Path | None) -> None:
         if submission is not None:
@@ -267,8 +277,6 @@ class Box:
             self.cwd.mkdir()
         self.home.mkdir()
         (self.home / "tmp").mkdir()
-        if self.relay_socket:
-            self.relay_socket.parent.mkdir(mode=0o755)
         if self.plan.isolated:
             for path in (self.cwd, self.home):
                 _chown_tree(path, self.uid)
@@ -332,6 +340,11 @@ class Box:
         """Stop what is left of the script and remove its copy, HOME and relay socket."""
         self.sweep()
         shutil.rmtree(self.root, ignore_errors=True)
+        if self.relay_socket:
+            from grader.stack.base import guard
+
+            shutil.rmtree(self.relay_socket.parent, ignore_errors=True)
+            guard("-", "d", self.relay_socket.parent)
 
 
 def _chown_tree(path: Path, uid: int) -> None:
