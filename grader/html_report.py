@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import base64
 import datetime
+import importlib.util
 import json
 import math
 import sys
@@ -67,11 +68,27 @@ class NoFigure(Exception):
     """Nothing to draw for a step; the text says why (the checks themselves say what was expected)."""
 
 
-def _checks_module(rootdir: Path, step: str):
-    """The step's check module as pytest imported it at collection, for the expected values the checks
-    compare against. Never executed again from disk: by the time the report is written the checkout may
-    have changed (a hostile script must gain nothing by writing there), so None when it was not collected."""
-    path = (rootdir / "checks" / f"test_{step}.py").resolve()
+_PRELOADED: dict[str, object] = {}
+
+
+def preload(rootdir: Path) -> None:
+    """Load the steps' check modules once, when the grading run starts (before any learner script runs),
+    for the expected values the report draws against (the controller of an xdist run collects nothing)."""
+    for step in catalog.STEPS:
+        path = (rootdir / "checks" / f"test_{step}.py").resolve()
+        module = _collected(path)
+        if module is None and path.is_file():
+            spec = importlib.util.spec_from_file_location(f"_handson_report_{step}", path)
+            module = importlib.util.module_from_spec(spec)
+            try:
+                spec.loader.exec_module(module)
+            except Exception:  # a broken check module is the suite's problem; the report just draws less
+                continue
+        if module is not None:
+            _PRELOADED[step] = module
+
+
+def _collected(path: Path):
     for module in list(sys.modules.values()):
         try:
             if module is not None and getattr(module, "__file__", None) and Path(module.__file__).resolve() == path:
@@ -79,6 +96,12 @@ def _checks_module(rootdir: Path, step: str):
         except (OSError, TypeError, ValueError):
             continue
     return None
+
+
+def _checks_module(rootdir: Path, step: str):
+    """The step's check module as loaded when the run started (``preload``) or as pytest collected it; never
+    executed from disk later (the checkout may have changed since), so None when neither happened."""
+    return _PRELOADED.get(step) or _collected((rootdir / "checks" / f"test_{step}.py").resolve())
 
 
 def _one(outcome, name: str):

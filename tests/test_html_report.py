@@ -357,6 +357,19 @@ def test_report_reads_expected_values_from_the_collected_checks_never_from_disk_
     module_file.write_text(f"RUN = 'SampleA'\nopen({str(planted)!r}, 'a').write('x')\n")
     assert _checks_module(tmp_path, "step2") is None
     assert not planted.exists(), "the report executed a check module from disk"
+    # Loaded once when the run starts (as the controller does), then never again whatever the file becomes.
+    from grader import html_report
+
+    html_report.preload(tmp_path)
+    try:
+        first = _checks_module(tmp_path, "step2")
+        assert first is not None and first.RUN == "SampleA" and planted.read_text() == "x"
+        module_file.write_text(f"RUN = 'changed'\nopen({str(planted)!r}, 'a').write('z')\n")
+        assert _checks_module(tmp_path, "step2") is first and planted.read_text() == "x"
+    finally:
+        html_report._PRELOADED.clear()
+    planted.unlink()
+    module_file.write_text(f"RUN = 'SampleA'\nopen({str(planted)!r}, 'a').write('x')\n")
 
     spec = importlib.util.spec_from_file_location("_collected_step2_for_test", module_file)
     module = importlib.util.module_from_spec(spec)
