@@ -245,8 +245,9 @@ def run_script(submission: Path, script_name: str, info: StackInfo, experiment: 
     plan = plan or sandbox.plan()
     own_base = base is None
     base = base or sandbox.new_base(data_dir)
+    relay_port = _loopback_port(info.tracking_uri) if sandbox.NETWORK_NAMESPACE else None
     box = sandbox.Box(plan, base, base / "data" if (base / "data").is_dir() else data_dir,
-                      relay_port=_loopback_port(info.tracking_uri), lim=limits)
+                      relay_port=relay_port, lim=limits)
     group = None
     try:
         box.prepare(submission)

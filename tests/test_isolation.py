@@ -104,9 +104,10 @@ def assert_no_attack_succeeded(graded, mode: str) -> None:
                 attacks.setdefault(what, set()).add(verdict + detail)
     succeeded = {what: v for what, v in attacks.items() if any(x.startswith("SUCCEEDED") for x in v)}
     if mode == "user":
-        # Without PID and network namespaces, command lines are visible and the services' ports reachable
-        # (they hold no secret and need passwords: README, threat model).
+        # Without a PID namespace, command lines are visible (they hold no secret: README, threat model).
         succeeded.pop("see the services' processes", None)
+    if mode == "user" or not sandbox.NETWORK_NAMESPACE:
+        # Without a network namespace the services' ports are reachable (with no account: README).
         succeeded.pop("reach a port other than MLflow's (database, object store, the grader)", None)
     assert not succeeded, succeeded
     assert EXPECTED_ATTACKS <= set(attacks), sorted(EXPECTED_ATTACKS - set(attacks))
