@@ -376,7 +376,7 @@ class GradingSession:
                 step = path.name[len(learner.id) + 1:-len(".json")]
                 for event in found:
                     if any(o.get("time") == event["time"] and o.get("service") == event["service"] for o in outages):
-                        event["scripts"].append(f"{learner.id} {step}")
+                        event["scripts"].append([learner.id, step])
         return found
 
     def credentials(self, learner: Learner) -> tuple[str, str] | None:

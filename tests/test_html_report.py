@@ -302,6 +302,9 @@ def test_a_page_that_fails_is_replaced_and_the_others_are_written(tmp_path):
         def tracking_uri(self):
             return None
 
+        def restarts(self):
+            return []
+
         def graded_outcome(self, learner, step):
             return None
 
