@@ -75,7 +75,10 @@ class LocalStack:
         self.workdir: Path | None = None
         self.info: StackInfo | None = None
         self.watchdog: Watchdog | None = None
-        self.uid = sandbox.service_uid()  # mysql: uid, minio: uid + 1, mlflow: uid + 2 (when isolated)
+        first = sandbox.service_uid()
+        self.isolated = first != os.getuid()
+        # each service's uid: three fresh ones when isolated, else the grader's own for all three
+        self.uids = {name: first + (i if self.isolated else 0) for i, name in enumerate(("mysql", "minio", "mlflow"))}
 
     def _folder(self, name: str) -> Path:
         folder = self.workdir / name
@@ -133,13 +136,13 @@ class LocalStack:
             # Unauthenticated connections are dropped fast; accounts have connection caps (below).
             "--connect-timeout=5", f"--max-connections={MAX_CONNECTIONS}",
         ]
-        if os.geteuid() == 0 and self.uid == os.getuid():
+        if os.geteuid() == 0 and not self.isolated:
             argv.append("--user=root")
         if is_mariadb:
             argv.append("--innodb-log-file-size=16M")
         else:
             argv.append("--mysqlx=OFF")
-        argv = sandbox.service_argv(self.uid, argv, [home])
+        argv = sandbox.service_argv(self.uids["mysql"], argv, [home])
         service = ServiceProcess("mysql", argv, log, env=service_env(HOME=str(home)), port=port).start()
         self.services.append(service)
 
@@ -192,7 +195,7 @@ class LocalStack:
                           MINIO_BROWSER="off", MINIO_UPDATE="off", MINIO_CI_CD="1")
         argv = [minio_bin, "server", str(home / "data"), "--address", f"127.0.0.1:{port}",
                 "--console-address", f"127.0.0.1:{console}", "--quiet"]
-        argv = sandbox.service_argv(self.uid + 1 if self.uid != os.getuid() else self.uid, argv, [home])
+        argv = sandbox.service_argv(self.uids["minio"], argv, [home])
         service = ServiceProcess("minio", argv, self.workdir / "minio.log", env=env, port=port).start()
         self.services.append(service)
         endpoint = f"127.0.0.1:{port}"
@@ -228,7 +231,7 @@ class LocalStack:
         auth = auth_setup(home, guard=True) if self.access_control else None
         server = start_mlflow_server(home, port, url.format(db["user"], db["password"]), f"s3://{BUCKET}",
                                      env, self.timeout, auth=auth, log=self.workdir / "mlflow.log",
-                                     uid=self.uid + 2 if self.uid != os.getuid() else self.uid)
+                                     uid=self.uids["mlflow"])
         self.services.append(server)
         return StackInfo(
             backend="local",
@@ -245,8 +248,7 @@ class LocalStack:
             admin_password=auth.admin_password if auth else None,
             auth_db_url=auth.db_url_readonly if auth else None,
             events_file=str(self.workdir / "events.jsonl"),
-            service_uids=({"mysql": self.uid, "minio": self.uid + 1, "mlflow": self.uid + 2}
-                          if self.uid != os.getuid() else {}),
+            service_uids=dict(self.uids) if self.isolated else {},
             secrets=[db["root_password"], db["password"], db["migrate_password"], s3["root_password"],
                      mlflow_key[1], mlflow_key[0], s3["root_user"], *(auth.secrets if auth else [])],
         )
