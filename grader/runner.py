@@ -70,6 +70,10 @@ def submission_env(info: StackInfo, experiment: str, data_dir: Path, model_name:
         PYTHONDONTWRITEBYTECODE="1",
         # Marks every process the script starts, so leftovers can be found and stopped afterwards.
         HANDSON_RUN_TOKEN=token,
+        # Artifacts travel through the MLflow server, never straight to the object store with presigned URLs:
+        # a script's network namespace reaches only MLflow, and the server's guard refuses those routes.
+        MLFLOW_ENABLE_PROXY_MULTIPART_DOWNLOAD="false",
+        MLFLOW_ENABLE_PROXY_MULTIPART_UPLOAD="false",
     )
     if credentials:
         user, password = credentials

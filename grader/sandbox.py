@@ -40,10 +40,9 @@ MODES = ("auto", "bwrap", "user", "none")
 # Fresh uids come from a range no distribution hands out (Debian's subordinate ranges start at 100000
 # and are 65536 wide per user; systemd's dynamic users stay below 65535).
 UID_BASE, UID_SPAN = 1_900_000_000, 100_000_000
-# A network namespace per script with only MLflow's port relayed in (grader/netrelay.py). Off by default:
-# through the relay, MLflow's parallel artifact downloads (mlflow.pyfunc.load_model("models:/…")) stall
-# until their 60 s timeout, which is not understood yet. HANDSON_SANDBOX_NETWORK=1 turns it on.
-NETWORK_NAMESPACE = os.environ.get("HANDSON_SANDBOX_NETWORK") == "1"
+# A network namespace per script with only MLflow's port relayed in (grader/netrelay.py), under bubblewrap.
+# HANDSON_SANDBOX_NETWORK=0 turns it off (scripts then share the machine's loopback, as in `user` mode).
+NETWORK_NAMESPACE = os.environ.get("HANDSON_SANDBOX_NETWORK", "1") != "0"
 # Per-script process cap (RLIMIT_NPROC counts processes of the script's own, unique uid).
 MAX_PROCESSES = 512
 _COPY_IGNORE = shutil.ignore_patterns(".git", ".venv", "venv", "__pycache__", "node_modules", ".ipynb_checkpoints")

@@ -90,7 +90,7 @@ EXPECTED_ATTACKS = {
     "register a model version whose source is a folder of the machine",
     "climb out of the artifact store with ../ in an artifact path",
     "reach a port other than MLflow's (database, object store, the grader)",
-    "list the server's users", "flood the server with wrong passwords",
+    "list the server's users", "get presigned URLs of the object store", "flood the server with wrong passwords",
     "bind MLflow's port and collect other users' logins", "allocate 3 GiB of memory",
     "fill /tmp with 1 GiB", "write a 1 GiB file into its own folder", "start 2000 processes"}
 

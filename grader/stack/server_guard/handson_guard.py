@@ -12,6 +12,11 @@ Why each part exists (issue 17, found by attacking a grading stack):
   SHA-256 (HMAC, key known only to this server and the grader) is as strong and costs microseconds; hashes
   of this form are all the grader's stacks hold. Wrong logins are limited per user name on top.
 * Learners see no user list: ``users/*`` is for the admin (the grader) only.
+* Bytes go through the server, never around it. With an S3 store MLflow hands clients presigned URLs of the
+  object store (``presigned-*-url``, ``mlflow-artifacts/presigned``, ``mlflow-artifacts/mpu``): a script would
+  then talk to MinIO itself, which its network namespace cannot reach (and should not). Those routes answer
+  501, which MLflow's client, told so by ``MLFLOW_ENABLE_PROXY_MULTIPART_*=false`` in the script's
+  environment (grader/runner.py), takes as "download through the server".
 """
 
 from __future__ import annotations
@@ -29,6 +34,8 @@ MAX_FAILURES, WINDOW = 20, 60.0
 # How many user names the failure counter remembers (oldest forgotten first).
 MAX_NAMES = 10_000
 ARTIFACT_SOURCES = ("mlflow-artifacts:/", "runs:/", "models:/")
+# Routes that hand out the object store's own URLs (presigned and multipart transfers), under /api and /ajax-api.
+DIRECT_STORE_ROUTES = ("/mlflow/artifacts/presigned-", "/mlflow-artifacts/presigned/", "/mlflow-artifacts/mpu/")
 
 
 def install_fast_hash(key: str) -> None:
@@ -84,6 +91,10 @@ def _answer(status: int, code: str, message: str):
 
 def refusal(method: str, path: str, body: dict | None):
     """The answer to a request the grader's stacks never allow, or None."""
+    if any(route in path for route in DIRECT_STORE_ROUTES):
+        return _answer(501, "NOT_IMPLEMENTED",
+                       "This grading server moves artifact bytes itself: no presigned or multipart transfers "
+                       "(set MLFLOW_ENABLE_PROXY_MULTIPART_DOWNLOAD=false and MLFLOW_ENABLE_PROXY_MULTIPART_UPLOAD=false).")
     if method != "POST" or not isinstance(body, dict):
         return None
     if path.endswith("/mlflow/experiments/create") and body.get("artifact_location"):
