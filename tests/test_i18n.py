@@ -227,6 +227,19 @@ def test_japanese_terminology_is_one_term_per_concept():
     assert not problems, "\n".join(problems)
 
 
+def test_japanese_guide_keeps_the_terminology():
+    guide = GUIDE_JA.read_text(encoding="utf-8")
+    assert "ステップ" not in guide
+    assert not re.findall(r"失敗(?!しました|する|します)", guide), re.findall(r".{20}失敗.{10}", guide)
+    assert guide.count("ドリル") == 1 and "練習課題（ドリル）" in guide, "ドリル once, as 練習課題（ドリル）"
+    assert guide.count("動作確認課題") == 1 and "総合課題（元教材の「動作確認課題」）" in guide
+    first = guide.index("パラメータ探索")
+    assert guide.startswith("パラメータ探索（スイープ）", first), "パラメータ探索（スイープ） at its first use"
+    assert guide.count("スイープ") == 1
+    assert "受講者" not in guide.replace("受講者ガイド", ""), "the guide speaks to あなた, not of 受講者"
+    assert "脅威モデル" in guide, "sandbox.not_root points at the guide's threat-model section"
+
+
 @pytest.mark.parametrize("key, values, wrong", [
     ("practice.model_tag", {"model": "m", "key": "stage", "expected": "prod", "found": {}}, ["実際: 実際"]),
     ("practice.prediction_missing", {"expected": 12.0}, ["記録なし", "値 "]),
