@@ -220,6 +220,9 @@ def test_japanese_terminology_is_one_term_per_concept():
             problems.append(f"{where}: ドリル (write 練習課題): {text}")
         if "動作確認課題" in text:
             problems.append(f"{where}: 動作確認課題 (write 総合課題): {text}")
+        if "受講者の誤り" in text or ("あなた" in text and "受講者" in text):
+            problems.append(f"{where}: the learner is あなた when spoken to; 'not their mistake' is スクリプトの誤り"
+                            f"ではありません when instructors read it too: {text}")
         if "オブジェクトストレージ" in text:
             problems.append(f"{where}: オブジェクトストレージ (write アーティファクトストア): {text}")
         if kind == "sentence" and (found := _PLAIN_ENDING.search(text)):
