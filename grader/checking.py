@@ -61,7 +61,11 @@ class Tampered(Exception):
     def describe(self) -> str:
         from grader.i18n import t
 
-        return t("tamper.found", what=self.what, name=self.name, owners=", ".join(self.owners) or "-")
+        from grader.messages import MESSAGES
+
+        kind = f"tamper.what.{self.what}"  # what was tampered with, in the reader's language
+        return t("tamper.found", what=t(kind) if kind in MESSAGES else self.what, name=self.name,
+                 owners=", ".join(self.owners) or "-")
 
 
 class Output(str):

@@ -140,10 +140,17 @@ TOFU_PROBE = """text => {
 }"""
 
 
-def _series_in_svg(uri: str) -> int:
+def _svg(uri: str) -> str:
     assert uri.startswith("data:image/svg+xml;base64,"), uri[:60]
-    svg = base64.b64decode(uri.split(",", 1)[1]).decode("utf-8")
-    return len(set(re.findall(r'id="(series-\d+)"', svg)))
+    return base64.b64decode(uri.split(",", 1)[1]).decode("utf-8")
+
+
+def _series_in_svg(uri: str) -> int:
+    return len(set(re.findall(r'id="(series-\d+)"', _svg(uri))))
+
+
+def _figure_svg(page: Page, name: str) -> str:
+    return _svg(page.page.locator(f"figure[data-plot={name}] img").get_attribute("src"))
 
 
 def _colours(png: bytes) -> int:
@@ -214,6 +221,9 @@ def test_reference_answer_page_draws_every_figure(class_report, open_page, tmp_p
     assert images.evaluate_all("els => els.every(e => e.complete && e.naturalWidth > 0)")
     registered = page.page.locator("#registered").inner_text()
     best = page.page.locator("#step5 tr.best td").first.inner_text()
+    # one val_rmse mark per child on a panel of its own, only the child tagged best drawn as such
+    marks = re.findall(r'<g id="(val-\d+(?:-best)?)">', _figure_svg(page, "step5-sweep"))
+    assert len(marks) == 3 and len([m for m in marks if m.endswith("-best")]) == 1, marks
     assert "version 1" in registered and best in registered, (registered, best)
     assert page.page.locator("#run-id").inner_text().strip()
 
@@ -275,6 +285,9 @@ def test_single_learner_index_is_the_learner_page_in_japanese(single_report, ope
     assert "ハンズオン採点レポート" in page.page.title()
     assert page.page.locator("a#to-overview").count() == 0
     check_figures(page, tmp_path, {"step2-history": 4})
+    history = _figure_svg(page, "step2-history")
+    assert ">値</text>" in history and "（期待値）" in history and ">value</text>" not in history, \
+        "the figure's axis titles and legend are in Japanese on the Japanese page"
     # Japanese is drawn with a real font: its glyphs differ from the box a missing glyph leaves (tofu).
     japanese, missing = page.page.evaluate(TOFU_PROBE, page.page.locator("h1").inner_text()[:4])
     assert japanese != missing, "Japanese text renders as empty boxes: install a CJK font (fonts-noto-cjk)"

@@ -93,7 +93,7 @@ def test_values_render_in_japanese_without_python_reprs():
                       [None, 1.0], {"tagA": "Hoge"}):
             text = fmt(value)
             assert not _REPRS.search(text.replace("'True'", "")), (value, text)
-        assert fmt(AtStep(150.0, 0)) == "150.0（ステップ 0）"
+        assert fmt(AtStep(150.0, 0)) == "150.0（step 0）"
         assert fmt(True) == "あり" and fmt(None) == "記録なし"
     finally:
         set_lang("en")
@@ -176,3 +176,120 @@ def test_command_line_help_speaks_the_chosen_language(argv, capsys):
         text = capsys.readouterr().out
         assert script.search(text), (lang, text)
     i18n.set_lang("en")
+
+
+# -- Japanese that reads as written in Japanese --------------------------------------------------------
+def _ja_texts():
+    """(where, text, kind) for every Japanese text a learner reads: messages and the drills' texts. kind is
+    "condition" (a title or an expected line: a plain-form clause) or "sentence" (addressed to the reader)."""
+    from grader.practice import all_drills
+
+    for key, entry in MESSAGES.items():
+        ja = entry["ja"]
+        if isinstance(ja, tuple):
+            yield f"{key} (expected)", ja[0], "condition"
+            yield f"{key} (found)", ja[1], "sentence"
+        else:
+            yield key, ja, "condition" if key.endswith(".title") else "sentence"
+    for drill in all_drills().values():
+        module = drill.module
+        yield f"{module.ID}.TITLE", module.TITLE["ja"], "condition"
+        yield f"{module.ID}.TASK", module.TASK["ja"], "sentence"
+        for check in module.CHECKS:
+            yield f"{module.ID}.{check.name}.title", check.title_text["ja"], "condition"
+            yield f"{module.ID}.{check.name}.hint", check.hint_text["ja"], "sentence"
+
+
+# A sentence that ends in plain form (ない。 だ。 である。 した。), where the catalogue speaks in です/ます.
+_PLAIN_ENDING = re.compile(r"(?:ない|である|(?<![まで])した|だ)(?=。|$)", re.M)
+GUIDE_JA = ROOT / "docs" / "handson.ja.md"
+
+
+def test_japanese_terminology_is_one_term_per_concept():
+    """The editor's rules, kept mechanically: step (the API argument) is never ステップ; a failed check is
+    不合格 (失敗 only for a command that failed: 失敗しました); a drill is 練習課題 (ドリル only at its
+    first mention in the guide); the original course's 動作確認課題 appears only as 総合課題（元教材の
+    「動作確認課題」）; a learner-facing sentence ends in です/ます."""
+    problems = []
+    for where, text, kind in _ja_texts():
+        if "ステップ" in text:
+            problems.append(f"{where}: ステップ (write step): {text}")
+        if re.search(r"失敗(?!しました)", text):
+            problems.append(f"{where}: 失敗 as a verdict (write 不合格): {text}")
+        if "ドリル" in text:
+            problems.append(f"{where}: ドリル (write 練習課題): {text}")
+        if "動作確認課題" in text:
+            problems.append(f"{where}: 動作確認課題 (write 総合課題): {text}")
+        if "受講者の誤り" in text or ("あなた" in text and "受講者" in text):
+            problems.append(f"{where}: the learner is あなた when spoken to; 'not their mistake' is スクリプトの誤り"
+                            f"ではありません when instructors read it too: {text}")
+        if "オブジェクトストレージ" in text:
+            problems.append(f"{where}: オブジェクトストレージ (write アーティファクトストア): {text}")
+        if kind == "sentence" and (found := _PLAIN_ENDING.search(text)):
+            problems.append(f"{where}: plain-form ending {found.group()!r}: {text}")
+    assert not problems, "\n".join(problems)
+
+
+def test_japanese_guide_keeps_the_terminology():
+    guide = GUIDE_JA.read_text(encoding="utf-8")
+    assert "ステップ" not in guide
+    assert not re.findall(r"失敗(?!しました|する|します)", guide), re.findall(r".{20}失敗.{10}", guide)
+    assert guide.count("ドリル") == 1 and "練習課題（ドリル）" in guide, "ドリル once, as 練習課題（ドリル）"
+    assert guide.count("動作確認課題") == 1 and "総合課題（元教材の「動作確認課題」）" in guide
+    first = guide.index("パラメータ探索")
+    assert guide.startswith("パラメータ探索（スイープ）", first), "パラメータ探索（スイープ） at its first use"
+    assert guide.count("スイープ") == 1
+    assert "受講者" not in guide.replace("受講者ガイド", ""), "the guide speaks to あなた, not of 受講者"
+    assert "脅威モデル" in guide, "sandbox.not_root points at the guide's threat-model section"
+
+
+@pytest.mark.parametrize("key, values, wrong", [
+    ("practice.model_tag", {"model": "m", "key": "stage", "expected": "prod", "found": {}}, ["実際: 実際"]),
+    ("practice.prediction_missing", {"expected": 12.0}, ["記録なし", "値 "]),
+    ("practice.alias_no_version", {"model": "m", "alias": "prod"}, ["（なし）", "のどれか"]),
+    ("practice.alias", {"model": "m", "alias": "prod", "versions": ["1"], "found": {}}, ["（なし）", "のどれか"]),
+    ("store.nothing_listed", {"name": "SampleB"}, ["一覧されません"]),
+])
+def test_japanese_messages_read_cleanly_in_their_empty_cases(key, values, wrong):
+    """The messages that once rendered as broken Japanese (実際: 実際のタグ…, 値 記録なし, （なし）のどれか),
+    rendered with the values a real failure passes in."""
+    from grader.checking import CheckFailed
+
+    i18n.set_lang("ja")
+    try:
+        text = CheckFailed(key, **values).render()
+    finally:
+        i18n.set_lang("en")
+    assert not [w for w in wrong if w in text], text
+    assert not _PLAIN_ENDING.search(text.split("\n", 1)[1]), text
+
+
+@pytest.mark.parametrize("what, word", [("experiment", "実験"), ("registered_model", "登録モデル")])
+def test_tampering_names_what_was_touched_in_japanese(what, word):
+    from grader.checking import Tampered
+
+    i18n.set_lang("ja")
+    try:
+        text = Tampered(what, "x", ["bob"]).describe()
+    finally:
+        i18n.set_lang("en")
+    assert text.startswith(f"改ざん: {word} x を") and what not in text, text
+
+
+def test_alias_drill_says_so_when_the_model_has_no_version():
+    """No version at all is its own failure, not 'one of its versions (none)'; no printed line is its own too."""
+    from types import SimpleNamespace
+
+    from grader.checking import CheckFailed
+    from grader.practice.drills import alias_predict
+
+    outcome = SimpleNamespace(model_name="m", model_versions=lambda: [],
+                              db=SimpleNamespace(model_aliases=lambda name: {}),
+                              script=SimpleNamespace(output="nothing here\n"))
+    values = {"alias": "prod", "prediction": 12.0}
+    with pytest.raises(CheckFailed) as failed:
+        alias_predict._alias(outcome, values)
+    assert failed.value.key == "practice.alias_no_version"
+    with pytest.raises(CheckFailed) as failed:
+        alias_predict._prediction(outcome, values)
+    assert failed.value.key == "practice.prediction_missing"

@@ -82,12 +82,14 @@ print("prediction:", float(prediction[0]))
 def _alias(outcome, v):
     versions = [mv.version for mv in outcome.model_versions()]
     found = outcome.db.model_aliases(outcome.model_name)
+    expect(versions, "practice.alias_no_version", model=outcome.model_name, alias=v["alias"])
     expect(found.get(v["alias"]) in versions, "practice.alias", model=outcome.model_name, alias=v["alias"],
            versions=versions, found=found)
 
 
 def _prediction(outcome, v):
     found = printed(outcome, "prediction")
+    expect(found is not None, "practice.prediction_missing", expected=v["prediction"])
     try:
         ok = abs(float(found) - v["prediction"]) <= 1e-6 * max(1.0, abs(v["prediction"]))
     except (TypeError, ValueError):

@@ -40,7 +40,7 @@ run `$run_name` で次の 2 つを行ってください。
    `$folder/$file_name` に置かれます。
 2. 辞書 `$config` を `mlflow.log_dict` で JSON として `$dict_path` に記録します。
 
-採点ではアーティファクト用バケットのオブジェクトを読みます（`python -m grader stack ls` で一覧できます）。
+採点では、アーティファクトストアに保存されたオブジェクトを読みます（`python -m grader stack ls` で一覧できます）。
 """}
 
 STUB = head(ID, "import tempfile\n") + '''

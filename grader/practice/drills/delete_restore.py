@@ -27,12 +27,13 @@ The other runs stay as they are. Find each run by its name (`attributes.run_name
 string); deleted runs are found only when you ask for them (`run_view_type=ViewType.DELETED_ONLY`).
 `MlflowClient().delete_run(run_id)` and `MlflowClient().restore_run(run_id)` do the rest.
 """, "ja": """\
-用意済みの `setup()` は 4 つの run（$names）を記録し、最後の 1 つを削除します。そのあとで:
+用意済みの `setup()` は 4 つの run（$names）を記録し、最後の 1 つを削除します。続けて、スクリプトで次の
+2 つを行ってください。
 
-1. run `$to_delete` を削除してください。
-2. 削除済みの run `$to_restore` を復元してください。
+1. run `$to_delete` を削除する。
+2. 削除済みの run `$to_restore` を復元する。
 
-ほかの run はそのままにします。run は名前で探します（フィルタ文字列で `attributes.run_name = '…'`）。
+ほかの run には手を付けないでください。run は名前で探します（フィルタ文字列 `attributes.run_name = '…'`）。
 削除済みの run は、検索で `run_view_type=ViewType.DELETED_ONLY` を指定したときだけ見つかります。
 削除は `MlflowClient().delete_run(run_id)`、復元は `MlflowClient().restore_run(run_id)` です。
 """}

@@ -35,17 +35,19 @@ MLflow keeps a description in the tag `mlflow.note.content` (of the experiment, 
 in the UI. `mlflow.start_run(run_name=..., description=...)` sets a run's; `mlflow.set_experiment_tag`
 sets the experiment's. The texts must match exactly (no extra spaces).
 """, "ja": """\
-実験に次の説明文を付け、
+実験と run に、それぞれ説明文を付けてください。
+
+実験の説明文:
 
     $exp_note
 
-run `$run_name` を開始して、その run に次の説明文を付けてください。
+run `$run_name` を開始し、その run に付ける説明文:
 
     $run_note
 
-MLflow は説明文を（実験の、run の）タグ `mlflow.note.content` に保存し、UI に表示します。run の説明文は
-`mlflow.start_run(run_name=..., description=...)` で、実験の説明文は `mlflow.set_experiment_tag` で設定できます。
-文字列は完全に一致させてください（余分な空白も不可）。
+MLflow は説明文を、実験や run のタグ `mlflow.note.content` として保存し、UI に表示します。run の説明文は
+`mlflow.start_run(run_name=..., description=...)` で、実験の説明文は `mlflow.set_experiment_tag` で付けられます。
+説明文は一字一句そのまま書いてください（前後に空白を足しても不合格になります）。
 """}
 
 STUB = head(ID) + '''

@@ -33,15 +33,13 @@ at the i-th step of
 
 One `mlflow.log_metric(key, value, step=...)` call per value. The MLflow UI draws it as a curve over the steps.
 """, "ja": """\
-run `$run_name` で、メトリクス `$key` を履歴として記録してください。次の VALUES の i 番目の値を
+run `$run_name` で、メトリクス `$key` の履歴を記録してください。値と step は次の 2 つのリストで与えられ、
+同じ位置のものが組になります（VALUES の i 番目の値を、STEPS の i 番目の step で記録します）。
 
     VALUES = $series
-
-次の STEPS の i 番目の step で記録します。
-
     STEPS = $steps
 
-値 1 つにつき `mlflow.log_metric(key, value, step=...)` を 1 回呼びます。MLflow UI では step を横軸とする曲線になります。
+値 1 つにつき `mlflow.log_metric(key, value, step=...)` を 1 回呼びます。MLflow UI では、step を横軸にした曲線として表示されます。
 """}
 
 STUB = head(ID) + '''

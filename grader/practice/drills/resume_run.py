@@ -27,11 +27,13 @@ at step `$step` to it.
 
 - `mlflow.start_run(run_id=run_id)` reopens an existing run; a `with` block ends it again.
 """, "ja": """\
-用意済みの `setup()` は、パラメータ `$param` = `$param_value` を持つ run `$run_name` を記録して終了し、その ID を
-返します。**その run** を ID で再開し（新しい run は作らないでください）、メトリクス `$metric` = `$value` を
-step `$step` で記録してください。
+用意済みの `setup()` は run `$run_name` を作ってパラメータ `$param` = `$param_value` を記録し、run を終了してから
+その ID を返します。
 
-- `mlflow.start_run(run_id=run_id)` で既存の run を再開できます。`with` ブロックを抜けると再び終了します。
+この**同じ run** を ID で再開し（新しい run は作りません）、メトリクス `$metric` = `$value` を step `$step` で
+追加してください。
+
+- `mlflow.start_run(run_id=run_id)` で既存の run を再開できます。`with` ブロックを抜けると、run はまた終了します。
 """}
 
 _SETUP = '''

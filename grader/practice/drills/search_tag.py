@@ -47,15 +47,17 @@ and tag **that run only** with `$tag_key` = `$tag_value`.
 - `mlflow.search_runs(filter_string=...)` returns a pandas DataFrame; its column `run_id` holds the ids.
 - `MlflowClient().set_tag(run_id, key, value)` tags a run that is not the active one.
 """, "ja": """\
-スクリプトはまず run を 5 つ記録します（用意済みの `setup()`。変更しないでください）。どの run にも
-パラメータ `$param` とメトリクス `$metric` があります。MLflow の検索機能で、次のフィルタ文字列に合う run を探し、
+スクリプトは最初に、用意済みの `setup()` で run を 5 つ記録します（`setup()` は変更しないでください）。
+どの run にも、パラメータ `$param` とメトリクス `$metric` が記録されています。
+
+この 5 つの中から、次のフィルタ文字列に一致する run を MLflow の検索機能で見つけてください。
 
     $filter
 
-**その run だけ**にタグ `$tag_key` = `$tag_value` を付けてください。
+見つけた run **だけ**に、タグ `$tag_key` = `$tag_value` を付けます。
 
-- `mlflow.search_runs(filter_string=...)` は pandas の DataFrame を返します。run の ID は列 `run_id` にあります。
-- アクティブでない run にタグを付けるには `MlflowClient().set_tag(run_id, key, value)` を使います。
+- `mlflow.search_runs(filter_string=...)` は結果を pandas の DataFrame で返します。run の ID は `run_id` 列に入っています。
+- `with` ブロックで開いている run 以外の run にタグを付けるときは、`MlflowClient().set_tag(run_id, key, value)` を使います。
 """}
 
 _SETUP = '''
