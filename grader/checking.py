@@ -93,8 +93,8 @@ def fmt(value) -> str:
         return t("value.yes" if value else "value.no")
     if isinstance(value, AtStep):
         return t("value.at_step", value=fmt(value[0]), step=value[1])
-    if isinstance(value, float) and value.is_integer():
-        return f"{value:.1f}"
+    if isinstance(value, float):
+        return text.number(value)
     if isinstance(value, dict):
         if not value:
             return t("value.empty")
@@ -111,8 +111,8 @@ def _item(value) -> str:
         return "(" + ", ".join(_item(v) for v in value) + ")"
     if value is None or isinstance(value, (bool, AtStep, dict, list, set)):
         return fmt(value)
-    if isinstance(value, float) and value.is_integer():
-        return f"{value:.1f}"
+    if isinstance(value, float):
+        return text.number(value)
     if isinstance(value, str):
         return text.quoted(value)
     return repr(value)

@@ -285,9 +285,10 @@ _NOTED = pytest.StashKey[dict]()
 def _render_failure(item, exc: CheckFailed) -> str:
     check_ = catalog.get(item.get_closest_marker("check").args[0])
     lines = [f"{check_.id} — {check_.title()}", *("  " + line for line in exc.render().split("\n"))]
-    if exc.key != "script.missing":
-        lines.append("  " + labelled(t("label.hint"), check_.hint()))
     outcome = item.funcargs.get("step") if hasattr(item, "funcargs") else None
+    # A script stopped by the timeout is told that, with its last output: a hint about code it already has misleads.
+    if exc.key != "script.missing" and not (outcome is not None and outcome.script.timed_out):
+        lines.append("  " + labelled(t("label.hint"), check_.hint()))
     note = _script_note(outcome)
     if note:
         # The output of a script that crashed or hung is shown once per step, under its first failed check.
