@@ -133,3 +133,21 @@ def test_html_page_says_an_artifact_is_in_a_folder_not_missing():
     found = html_report._step3(outcome, step3)
     assert found["missing"]["sample.png"] == "sample.png is in folder images/, expected at the artifact root"
     assert found["missing"]["file2.json"] == "not found in the artifact store"
+
+
+# -- a script that timed out -------------------------------------------------------------------------------
+def test_a_timed_out_drill_script_is_told_so_with_its_output_and_no_hint():
+    import types
+
+    from grader import report
+    from grader.i18n import t
+    from grader.practice import grading
+    from grader.runner import ScriptResult
+
+    script = ScriptResult(script="attempt.py", exists=True, returncode=-9, timed_out=True, timeout=10.0,
+                          output="resumed run 1234\n")
+    chosen = drill("resume_run")
+    results = [report.Result("you", c.id, "failed", "expected: x\nfound: y") for c in chosen.checks(11)]
+    lines = "\n".join(grading.render(grading.Graded(chosen, 11, script, results, types.SimpleNamespace(script=script))))
+    assert "was stopped after 10 s (timeout)" in lines and "| resumed run 1234" in lines, lines
+    assert t("label.hint") not in lines, lines
