@@ -510,9 +510,9 @@ MESSAGES = {
     "practice.given_run": {"en": ("one run {run!r} with param {param} = {value} (the one setup() logs)", "{count} such runs"),
                            "ja": ("パラメータ {param} = {value} を持つ run {run!r}（setup() が記録するもの）が 1 つある", "{count} 件")},
     "practice.not_resumed": {"en": ("the run {run!r} that setup() logged (id {run_id}) holds metric {metric}: it was resumed",
-                                    "it holds no {metric}; runs holding {metric}: {found}"),
+                                    "it holds no {metric}, and your script made no other run"),
                              "ja": ("setup() が記録した run {run!r}（ID {run_id}）にメトリクス {metric} がある（再開されている）",
-                                    "{metric} がない。{metric} を持つ run: {found}")},
+                                    "{metric} がありません（スクリプトは他の run も作っていません）")},
     "practice.new_run": {"en": ("the run {run!r} that setup() logged (id {run_id}) is resumed and holds metric {metric}",
                                 "a new run was created instead of resuming {run_id} (new runs: {found}); "
                                 "mlflow.start_run(run_id=run_id) reopens the given run"),

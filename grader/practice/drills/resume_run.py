@@ -79,7 +79,7 @@ def _given(outcome, v):
 def _resumed(outcome, v):
     run = _given(outcome, v)
     expect(v["metric"] in run.metrics, "practice.not_resumed", run=v["run_name"], run_id=run.run_id,
-           metric=v["metric"], found=[])
+           metric=v["metric"])
 
 
 def _metric(outcome, v):
