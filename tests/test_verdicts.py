@@ -151,3 +151,13 @@ def test_a_timed_out_drill_script_is_told_so_with_its_output_and_no_hint():
     lines = "\n".join(grading.render(grading.Graded(chosen, 11, script, results, types.SimpleNamespace(script=script))))
     assert "was stopped after 10 s (timeout)" in lines and "| resumed run 1234" in lines, lines
     assert t("label.hint") not in lines, lines
+
+
+def test_a_run_left_running_by_the_timeout_is_not_blamed_on_missing_with_blocks():
+    from grader.runner import ScriptResult
+
+    step = family()
+    step.script = ScriptResult(script="step4.py", exists=True, timed_out=True, timeout=10.0)
+    step._runs[0].status = "RUNNING"
+    line = found_line(step4.test_parent, step)
+    assert line.startswith("RUNNING: your script was stopped by the timeout") and "with" not in line, line
