@@ -1,15 +1,22 @@
 """Step 4 — nested runs: a parent with two children, each inside the parent's lifetime."""
 
-from grader.checking import AtStep, expect
+from grader.checking import AtStep, expect, fail
 from grader.plugin import check
 
 PARENT = "ParentRun"
 CHILDREN = ("ChildRun1", "ChildRun2")
 
 
+def name_of(step, run_id: str) -> str:
+    """A run of the experiment by its name (what the learner typed); its id when it has none there."""
+    return next((r.name for r in step.runs() if r.run_id == run_id and r.name), run_id)
+
+
 def parent(step):
     run = step.run_named(PARENT)
-    expect(run.parent_id is None, "run.has_parent", name=PARENT)
+    # Say which run is whose parent: with the `with` blocks swapped, ParentRun is nested under a child.
+    if run.parent_id is not None:
+        fail("run.nested_under", name=PARENT, parent=name_of(step, run.parent_id))
     return run
 
 
@@ -26,8 +33,12 @@ def test_parent(step):
 def test_children(step):
     top = step.run_named(PARENT)
     for child in children(step):
-        expect(child.parent_id == top.run_id, "run.not_child", name=child.name, parent=PARENT,
-               found=child.parent_id)
+        if child.parent_id != top.run_id:
+            if top.parent_id == child.run_id:
+                fail("run.parent_swapped", name=child.name, parent=PARENT)
+            if child.parent_id is not None:
+                fail("run.child_of", name=child.name, parent=PARENT, found=name_of(step, child.parent_id))
+            fail("run.not_child", name=child.name, parent=PARENT, found=None)
         step.expect_finished(child)
 
 

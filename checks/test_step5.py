@@ -43,6 +43,20 @@ def test_sweep(step):
             found.append(kid.params.get("alpha"))
     ok = sorted((a for a in found if isinstance(a, float) and not math.isnan(a))) == list(ALPHAS)
     expect(ok, "sweep.alphas", expected=list(ALPHAS), found=[k.params.get("alpha") for k in kids])
+    # The guide names each child after its own alpha, as f"alpha={alpha}" writes it: 'alpha=0.001'.
+    wanted = {kid.run_id: f"alpha={float(kid.params['alpha'])}" for kid in kids}
+    expect(all(kid.name == wanted[kid.run_id] for kid in kids), "sweep.names",
+           expected=[wanted[k.run_id] for k in kids], found=[k.name for k in kids])
+    # Nested means nested, as in step4.timeline: each child starts and ends while the sweep runs
+    # (start_run(parent_run_id=...) after the sweep's block closed only links them by a tag).
+    top = sweep(step)
+    for run in (top, *kids):
+        expect(run.end_time is not None, "timeline.not_ended", name=run.name)
+    for kid in sorted(kids, key=lambda k: k.start_time or 0):
+        expect(kid.start_time >= top.start_time, "timeline.started_before", name=kid.name, parent=top.name,
+               ms=top.start_time - kid.start_time)
+        expect(kid.end_time <= top.end_time, "timeline.ended_after", name=kid.name, parent=top.name,
+               ms=kid.end_time - top.end_time)
 
 
 @check("step5.curves")
@@ -70,8 +84,11 @@ def version_one(step):
     versions = step.model_versions()
     first = [v for v in versions if v.version == 1]
     if not first:
-        fail("registry.missing", name=step.model_name, versions=[v.version for v in versions],
-             exists=step.db.registered_model_exists(step.model_name), others=step.other_models())
+        # One sentence for what was found: the model with other versions, no model, or models under other names.
+        if step.db.registered_model_exists(step.model_name):
+            fail("registry.no_version_one", name=step.model_name, versions=[v.version for v in versions])
+        others = step.other_models()
+        fail("registry.other_names" if others else "registry.missing", name=step.model_name, others=others)
     return first[0]
 
 

@@ -222,5 +222,20 @@ def main(argv: list[str] | None = None) -> int:
     return _export(args)
 
 
+def run(argv: list[str] | None = None) -> int:
+    """``main``, ending quietly when whoever reads the output stops reading (``stack ls | head -1``): no
+    BrokenPipeError traceback, for every command. The exit status is the one a shell gives a process that a
+    closed pipe stopped (128 + SIGPIPE)."""
+    try:
+        code = main(argv)
+        sys.stdout.flush()  # inside the guard: a closed pipe often shows only at this last flush
+        return code
+    except BrokenPipeError:
+        # Python's own recipe (docs: "Note on SIGPIPE"): stdout goes to devnull, so the interpreter's flush
+        # at exit finds nothing left to write to the closed pipe.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 128 + int(getattr(signal, "SIGPIPE", 13))
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run())

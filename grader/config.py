@@ -79,6 +79,12 @@ def _setting(config, name: str):
     return os.environ.get(env_name) or default
 
 
+def language(config) -> str | None:
+    """The language asked for (--lang, ini, HANDSON_LANG), or None to follow the locale; readable even when
+    the rest of the configuration is not (the rootdir error is told in it)."""
+    return _setting(config, "lang")
+
+
 def parse_shard(text: str | None) -> tuple[int, int] | None:
     if not text:
         return None

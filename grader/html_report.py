@@ -131,6 +131,11 @@ def _step3(outcome, expected) -> dict:
     def get(name):
         return objects.get(f"{prefix}/{name}") if prefix else None
 
+    def missing(name):
+        """Why ``name`` is not at the artifact root: logged into a folder (artifact_path=...), or not at all."""
+        folders = sorted(p.rsplit("/", 1)[0] for p in stored if "/" in p and p.rsplit("/", 1)[1] == name)
+        return t("html.elsewhere", name=name, folder=folders[0] + "/") if folders else t("html.missing")
+
     found_text = get("file1.txt")
     raw_json = get("file2.json")
     if raw_json is None:
@@ -144,7 +149,7 @@ def _step3(outcome, expected) -> dict:
     original = (outcome.data_dir / "sample.png").read_bytes()
     return {
         "artifact_uri": run.artifact_uri, "in_store": prefix is not None, "store": objects.label,
-        "stored": stored,
+        "stored": stored, "missing": {name: missing(name) for name in ("file1.txt", "file2.json", "sample.png")},
         "text": None if found_text is None else found_text.decode("utf-8", "replace")[:MAX_TEXT],
         "text_ok": found_text is not None
         and found_text.decode("utf-8", "replace").removesuffix("\n").removesuffix("\r") == expected.TEXT,

@@ -16,7 +16,7 @@ import pytest
 
 from grader import catalog, limits, report, text
 from grader.checking import CheckFailed, Tampered, labelled
-from grader.config import get_config
+from grader.config import get_config, language
 from grader.i18n import get_lang, set_lang, t
 from grader.session import GradingSession
 from grader.stack import BACKENDS, StackError
@@ -100,7 +100,9 @@ def pytest_configure(config):
         return
     if not (config.rootpath / "checks").is_dir():
         # pytest reads an existing folder given as an option value as a test path when it picks its
-        # rootdir (before plugins load), so `--submissions /elsewhere` can move the rootdir away.
+        # rootdir (before plugins load), so `--submissions /elsewhere` can move the rootdir away. The rest of
+        # the configuration cannot be read from there, but the language can: say it in the chosen one.
+        set_lang(language(config))
         raise pytest.UsageError(t("usage.rootdir", rootdir=config.rootpath))
     try:
         cfg = get_config(config)
@@ -285,9 +287,10 @@ _NOTED = pytest.StashKey[dict]()
 def _render_failure(item, exc: CheckFailed) -> str:
     check_ = catalog.get(item.get_closest_marker("check").args[0])
     lines = [f"{check_.id} — {check_.title()}", *("  " + line for line in exc.render().split("\n"))]
-    if exc.key != "script.missing":
-        lines.append("  " + labelled(t("label.hint"), check_.hint()))
     outcome = item.funcargs.get("step") if hasattr(item, "funcargs") else None
+    # A script stopped by the timeout is told that, with its last output: a hint about code it already has misleads.
+    if exc.key != "script.missing" and not (outcome is not None and outcome.script.timed_out):
+        lines.append("  " + labelled(t("label.hint"), check_.hint()))
     note = _script_note(outcome)
     if note:
         # The output of a script that crashed or hung is shown once per step, under its first failed check.

@@ -14,6 +14,7 @@ value and quotes the ``{name!r}`` ones with ``quoted``), a script's output tail 
 
 from __future__ import annotations
 
+import math
 import re
 
 MAX_VALUE = 2000  # characters of one value in a message (what was found, an error text)
@@ -71,6 +72,21 @@ def output_block(text: str, mark: str = OUTPUT_MARK) -> str:
     """Lines of a learner's script output for a message: each cleaned, cut at ``MAX_LINE`` and started with
     ``mark``, so no line of it can pass for one of the grader's own (``✔ step1…``, ``graded …``)."""
     return "\n".join(mark + clean(line, MAX_LINE) for line in text.splitlines())
+
+
+def number(value: float) -> str:
+    """A float as a message shows it: whole numbers as Python writes them (``150.0``), others to 4
+    significant digits, which is what a learner compares by eye (an RMSE of 0.43123456789 reads
+    ``≈0.4312``). The ``≈`` says the shown value was rounded: the checks compare the exact value, so a
+    found value that differs from the expected one only after the 4th digit must not look equal to it."""
+    if not math.isfinite(value):
+        return repr(value)
+    if value.is_integer() and abs(value) < 1e16:
+        return f"{value:.1f}"
+    shown = f"{value:.4g}"
+    if shown.lstrip("-").isdigit():  # rounded to a whole number: still written as a float
+        shown += ".0"
+    return shown if float(shown) == value else "≈" + shown
 
 
 class Formatted(str):

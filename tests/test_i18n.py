@@ -293,3 +293,30 @@ def test_alias_drill_says_so_when_the_model_has_no_version():
     with pytest.raises(CheckFailed) as failed:
         alias_predict._prediction(outcome, values)
     assert failed.value.key == "practice.prediction_missing"
+
+
+def test_floats_show_four_significant_digits_and_say_when_rounded():
+    """What a learner compares by eye: 0.4312, not 0.43123456789; the ≈ keeps a near miss from looking equal."""
+    from grader.checking import AtStep, fmt
+
+    assert fmt(0.43123456789) == "≈0.4312"
+    assert fmt([0.001, 0.01, 0.1]) == "0.001, 0.01, 0.1"
+    assert fmt(150.0) == "150.0" and fmt(AtStep(100.00001, 0)) == "≈100.0 at step 0"
+    assert fmt({"val_rmse": 0.123456}) == "val_rmse = ≈0.1235"
+
+
+@pytest.mark.parametrize("key", ["run.count", "sweep.children", "best.count", "practice.given_run"])
+def test_japanese_counts_of_runs_use_ken(key):
+    found = MESSAGES[key]["ja"][1]
+    assert "{count} 件" in found and "個" not in "".join(MESSAGES[key]["ja"]), found
+
+
+@pytest.mark.parametrize("key,values,found", [
+    ("registry.missing", {"others": []}, "there is no registered model 'm', and your script registered no model under another name"),
+    ("registry.other_names", {"others": ["my-sgd-model"]}, "there is no registered model 'm'; your script registered the model as 'my-sgd-model' instead"),
+    ("registry.no_version_one", {"versions": [2]}, "the registered model 'm' exists, but has no version 1 (its versions: 2)"),
+])
+def test_registered_model_found_lines_are_sentences(key, values, found):
+    from grader.checking import CheckFailed
+
+    assert CheckFailed(key, name="m", **values).parts()[1] == found

@@ -40,3 +40,12 @@ def test_folder_outside_the_repo_without_equals_sign_is_explained(tmp_path):
     code, output = run_pytest("--submissions", str(tmp_path))
     assert code != 0
     assert "--submissions=DIR" in output and "Traceback" not in output, output
+
+
+def test_rootdir_error_is_told_in_the_chosen_language(tmp_path):
+    """It is raised before the rest of the configuration is read, yet --lang (or HANDSON_LANG) applies."""
+    (tmp_path / "alice").mkdir()
+    code, output = run_pytest("--lang=ja", "--submissions", str(tmp_path))
+    assert code != 0 and "checks/ フォルダのない" in output and "Traceback" not in output, output
+    code, output = run_pytest("--submissions", str(tmp_path), env={"HANDSON_LANG": "ja"})
+    assert code != 0 and "checks/ フォルダのない" in output, output

@@ -31,8 +31,9 @@ def test_there_are_at_least_ten_drills_each_with_checks_and_two_faults():
     for drill in DRILLS.values():
         names = [c.name for c in drill.checks()]
         assert len(names) >= 2 and len(set(names)) == len(names), drill.id
-        faulted = [check for check, _ in drill.module.FAULTS]
+        faulted = [fault[0] for fault in drill.module.FAULTS]
         assert len(faulted) == 2 and set(faulted) <= set(names), drill.id
+        assert set().union(*drill.fault_checks().values()) <= set(names), drill.id
 
 
 @pytest.mark.parametrize("drill_id", sorted(DRILLS))
@@ -136,11 +137,20 @@ def test_a_solution_for_another_seed_fails(graded, drill_id):
 
 @pytest.mark.parametrize("drill_id", sorted(DRILLS))
 def test_each_faulty_variant_fails_exactly_its_check(graded, drill_id):
-    for check, _ in DRILLS[drill_id].module.FAULTS:
+    for check, failing in DRILLS[drill_id].fault_checks().items():
         result = graded[drill_id, f"fault-{check}"]
         statuses = _statuses(result)
-        assert {name for name, s in statuses.items() if s != "passed"} == {check}, (check, _explain(result))
-        assert statuses[check] == "failed", _explain(result)
+        assert {name for name, s in statuses.items() if s != "passed"} == failing, (check, _explain(result))
+        assert all(statuses[name] == "failed" for name in failing), _explain(result)
+
+
+def test_a_new_run_instead_of_the_resumed_one_fails_every_check_with_one_message(graded):
+    """A run that merely has the task's name is not the run the task names: both checks say so, alike."""
+    result = graded["resume_run", "fault-resumed"]
+    messages = {r.check: r.message for r in result.results}
+    told = {check: re.findall(r"a new run was created instead of resuming ([0-9a-f]{32})", message)
+            for check, message in messages.items()}
+    assert all(len(ids) == 1 for ids in told.values()) and len({ids[0] for ids in told.values()}) == 1, messages
 
 
 # -- the command line -------------------------------------------------------------------------------------------
@@ -180,6 +190,14 @@ def test_new_without_seed_records_a_random_seed_and_keeps_the_learners_script(tm
     assert (dest / "table.py").read_text() == "# my work\n"
     assert json.loads((dest / ".practice.json").read_text())["seed"] == 5
     assert JAPANESE.search((dest / "TASK.md").read_text())
+
+
+def test_solve_help_says_the_seed_is_required():
+    for lang, says in (("en", "required"), ("ja", "必須")):
+        proc = cli("solve", "--help", lang=lang)
+        seed = [line for line in proc.stdout.splitlines() if line.strip().startswith("--seed")]
+        assert proc.returncode == 0 and seed and says in proc.stdout.split("--seed SEED", 2)[-1], proc.stdout
+        assert "random" not in proc.stdout and "ランダム" not in proc.stdout, proc.stdout
 
 
 def test_bad_input_gets_a_clear_message(tmp_path):

@@ -215,3 +215,16 @@ def test_ls_lists_objects_logged_through_mlflow(local_stack, local_stack_file):
     assert proc.stdout.splitlines()[0].split() == [key, "12"] and "1 object in" in proc.stdout
     proc = cli(local_stack_file, "ls", "no-such-prefix/")
     assert proc.returncode == 0 and "no objects" in proc.stdout, proc.stdout
+
+
+@pytest.mark.parametrize("args", [["classroom"], ["practice", "list"], ["--help"]])
+def test_output_piped_into_a_reader_that_stops_ends_quietly(args):
+    """`python -m grader … | head -1`: the reader closes the pipe; the command ends without a traceback."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HANDSON_")}
+    proc = subprocess.Popen([sys.executable, "-m", "grader", *args], cwd=ROOT, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
+    proc.stdout.close()  # before the command has written anything: its first write or flush meets a closed pipe
+    stderr = proc.stderr.read().decode()
+    code = proc.wait(timeout=120)
+    assert "Traceback" not in stderr and "BrokenPipeError" not in stderr and "Exception ignored" not in stderr, stderr
+    assert code in (0, 141), (code, stderr)

@@ -197,7 +197,9 @@ MESSAGES = {
     "step3_json_int": ("step3.json", ["expected: 'file2.json' holds var1 = 1.0 (float)", "found:    var1 = 1 (int)"]),
     "step1_experiment_deleted": ("step1.experiment", ["your script created it, then deleted it"]),
     "step4_children_after_parent": ("step4.timeline", ["ms after 'ParentRun' ended"]),
-    "step5_model_name_hardcoded": ("step5.registered", ["registered models your script created: 'my-sgd-model'"]),
+    "step5_sweep_children_after_parent": ("step5.sweep", ["'alpha=0.001' ended", "ms after 'sweep' ended"]),
+    "step5_sweep_child_names": ("step5.sweep", ["'alpha=0.001', 'alpha=0.01', 'alpha=0.1'", "'alpha_0.01'"]),
+    "step5_model_name_hardcoded": ("step5.registered", ["your script registered the model as 'my-sgd-model' instead"]),
     "step5_best_tag_bool": ("step5.best", ["(the lowercase string)\n  found:    0 such children", "= 'True'"]),
 }
 
@@ -222,6 +224,9 @@ def test_hanging_script_is_stopped_and_reported(hung, case):
     # The timeout is told once for the step (with the script's output), under its first failed check.
     told = [c for c in _lines(case / "expected.txt") if f"after {HANG_TIMEOUT} s" in results[c]["output"]]
     assert len(told) == 1, _report(results, _lines(case / "expected.txt"))
+    # No check's hint: the script hung, it did not miss a call the hint would name.
+    hinted = [c for c, r in results.items() if r["status"] == "failed" and ("hint:" in r["output"] or "`with" in r["output"])]
+    assert not hinted, _report(results, hinted)
 
 
 # -- names and output that cannot lie ------------------------------------------------------------------

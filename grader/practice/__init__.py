@@ -4,6 +4,9 @@ A drill is one module in ``grader/practice/drills/`` declaring data: its ``ID``,
 (English and Japanese), ``values(rng)`` (everything the learner types, drawn from a seeded
 ``random.Random``), the ``STUB`` with TODOs, the reference ``SOLUTION``, its ``CHECKS`` and two
 ``FAULTS`` (small edits of the solution that must fail exactly one check; the suite's own tests use them).
+A fault may name, third, the checks that fail with it by design (``("resumed", edits, ("metric",))``):
+a drill's checks are all about the run its task names, so a script that never touched that run fails
+every one of them.
 Texts are ``string.Template`` strings: ``$name`` is a value — as Python source (``repr``) in code, as
 plain text in the task, titles and hints. ``grader export`` drops ``SOLUTION`` and ``FAULTS``.
 
@@ -96,12 +99,16 @@ class Drill:
     def solution(self, seed: int) -> str:
         return code(self.module.SOLUTION, self.values(seed))
 
+    def fault_checks(self) -> dict[str, set[str]]:
+        """check a fault is named after -> every check that fault must fail (itself and its third item)."""
+        return {fault[0]: {fault[0], *(fault[2] if len(fault) > 2 else ())} for fault in self.module.FAULTS}
+
     def faults(self, seed: int) -> list[tuple[str, str]]:
         """(check name, faulty script): each must fail exactly that check."""
         values = self.values(seed)
         solution = self.solution(seed)
         out = []
-        for check_name, edits in self.module.FAULTS:
+        for check_name, edits, *_ in self.module.FAULTS:
             script = solution
             for old, new in edits:
                 old, new = code(old, values), code(new, values)

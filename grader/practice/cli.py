@@ -30,7 +30,7 @@ def add_parser(sub) -> None:
     grade.add_argument("--sandbox", choices=("auto", "bwrap", "user", "none"), default=None, help=t("help.sandbox"))
     solve = actions.add_parser("solve", help=t("help.practice_solve"))
     solve.add_argument("drill", metavar="ID")
-    solve.add_argument("--seed", type=int, required=True, help=t("help.seed"))
+    solve.add_argument("--seed", type=int, required=True, help=t("help.seed_required"))
     solve.add_argument("--dir", required=True, type=Path, metavar="DEST")
     for action in (new, grade, solve, actions.choices["list"]):
         action.add_argument("--lang", choices=("en", "ja"), default=None, dest="practice_lang",

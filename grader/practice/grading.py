@@ -159,7 +159,8 @@ def render(graded: Graded) -> list[str]:
         lines.append(f"  {marks[r.status]} {r.check} — {check.title()}")
         if r.status != "passed":
             lines += ["      " + line for line in r.message.splitlines()]
-            if r.status == "failed" and graded.script.exists:
+            # a timed-out script is told so below, with its output; a hint about what it never reached misleads
+            if r.status == "failed" and graded.script.exists and not graded.script.timed_out:
                 lines.append("      " + labelled(t("label.hint"), check.hint()))
     note = _script_note(graded.outcome) if graded.outcome is not None else ""
     if note:
