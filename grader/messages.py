@@ -322,6 +322,9 @@ MESSAGES = {
                      "ja": "改ざん: {what} {name} を作成・管理しているのは MLflow ユーザー [{owners}] で、受講者本人のユーザーではありません"},
     "internal.error": {"en": "{check}: internal grader error ({error}); please report it (run with --grader-debug for details)",
                        "ja": "{check}: 採点プログラム内部のエラー（{error}）。報告してください（詳細は --grader-debug で表示）"},
+    "outcome.not_graded": {"en": "not graded — needs {needs}", "ja": "採点していません — {needs} が前提です"},
+    "outcome.assert_failed": {"en": ("what this check states holds", "it does not: {detail}"),
+                              "ja": ("このチェックの内容が成り立っている", "成り立っていません: {detail}")},
 
     # -- summary and reports -------------------------------------------------------------------------
     "summary.title": {"en": "hands-on score", "ja": "ハンズオンの得点"},
@@ -330,6 +333,8 @@ MESSAGES = {
                        "ja": "スタックの障害で {count} 件のチェックを採点できませんでした（! 印）"},
     "summary.infra_note": {"en": "! = not graded: a stack failure or someone else's tampering, not the learner's doing; fix it and grade again",
                            "ja": "! = 未採点: スタックの障害または第三者による改ざん（受講者の誤りではありません）。原因を取り除いて再採点してください"},
+    "summary.not_graded_note": {"en": "– = not graded: a check it needs failed (shown once, at that check); fix that one first",
+                                "ja": "– = 採点していません: 前提のチェックが不合格です（そのチェックに一度だけ表示）。まずそちらを直してください"},
     "learner.folder": {"en": "{learner} (folder {folder!r})", "ja": "{learner}（フォルダ {folder!r}）"},
     "text.more": {"en": "…{count} more", "ja": "…ほか {count} 文字"},
     "restart.title": {"en": "Stack restarts during this grading run: {count} (scripts running then were run again, "
@@ -563,6 +568,7 @@ MESSAGES = {
     "html.check": {"en": "check", "ja": "チェック"},
     "html.result": {"en": "result", "ja": "結果"},
     "html.not_graded": {"en": "not graded in this run", "ja": "今回は採点対象外"},
+    "html.needs": {"en": "not graded (–)", "ja": "前提が不合格（–）"},
     "html.output": {"en": "script output (last lines)", "ja": "スクリプトの出力（末尾）"},
     "html.no_output": {"en": "(no output)", "ja": "（出力なし）"},
     "html.script_exit": {"en": "the script exited with code {code} after {duration} s", "ja": "スクリプトは {duration} 秒後に終了コード {code} で終了しました"},
