@@ -172,3 +172,44 @@ def test_one_module_decides_verdicts():
         source = (ROOT / path).read_text(encoding="utf-8")
         assert "outcomes." in source and "_infra_service" not in source and "except Tampered" not in source, path
     assert "grader.plugin" not in (ROOT / "grader/html_report.py").read_text(encoding="utf-8")
+
+
+# -- where the work went ----------------------------------------------------------------------------------
+class _FakeDB:
+    """The tracking database of a stack without access control, after a script that never called
+    set_experiment: its run sits in 'Default' (id 0), next to another learner's handed-out experiment."""
+
+    def experiments_named(self, name):
+        return []
+
+    def run_experiments_between(self, since_ms, until_ms):
+        return [("0", "Default"), ("7", "handson-someone-else")]
+
+    def experiments_between(self, since_ms, until_ms):
+        return []
+
+
+def _outcome_without_experiment():
+    from types import SimpleNamespace
+
+    from grader.checking import StepOutcome
+
+    script = SimpleNamespace(started_ms=1_000, duration=3.0, exists=True, ok=True, script="step2.py")
+    return StepOutcome(learner="alice", step="step2", submission=Path("."), data_dir=Path("."), script=script,
+                       experiment_name="handson-alice-step2", model_name="m", stack=None, db=_FakeDB(),
+                       objects=None)
+
+
+@pytest.mark.parametrize("lang,fragment", [
+    ("en", "none: your runs went into experiment 'Default' (id 0) — call "
+           "mlflow.set_experiment(os.environ['HANDSON_EXPERIMENT']) before start_run"),
+    ("ja", "run は実験 'Default' (id 0) に記録されています。start_run の前に "
+           "mlflow.set_experiment(os.environ['HANDSON_EXPERIMENT']) を呼んでください"),
+])
+def test_runs_in_the_default_experiment_are_where_the_work_went(lang, fragment):
+    set_lang(lang)
+    with pytest.raises(CheckFailed) as info:
+        _outcome_without_experiment().experiment()
+    assert info.value.key == "experiment.runs_elsewhere"
+    assert fragment in info.value.render()
+    assert "someone-else" not in info.value.render()

@@ -211,6 +211,9 @@ def assert_broken_reported(results: dict, case: Path) -> None:
 # What a learner reads for some mistakes (the wording the feedback promises, in English).
 MESSAGES = {
     "step1_duplicate_uncaught": ("step1.duplicate_rejected", ["exited with code 1", "MlflowException"]),
+    "step2_experiment_hardcoded": ("step2.experiment", [
+        "found:    none: your runs went into experiment 'my-handson-step2' (id ",
+        "call mlflow.set_experiment(os.environ['HANDSON_EXPERIMENT']) before start_run"]),
     "step2_run_not_terminated": ("step2.run", ["found:    RUNNING", "MlflowClient().set_terminated(run_id)"]),
     "step3_json_int": ("step3.json", ["expected: 'file2.json' holds var1 = 1.0 (float)", "found:    var1 = 1 (int)"]),
     "step1_experiment_deleted": ("step1.experiment", ["your script created it, then deleted it"]),
