@@ -311,9 +311,10 @@ def pytest_runtest_makereport(item, call):
         if verdict.internal and debug:
             message += "\n" + "".join(traceback.format_exception(exc))
         if verdict.status == outcomes.NOT_GRADED:
-            # A skip with its reason: one short line (-ra), JUnit's <skipped message=…>, no expected/found block.
+            # A skip with its reason: one short line (-ra), JUnit's <skipped message=…>, no expected/found block;
+            # the check's id leads, as pytest's own line names only the file.
             rep.outcome = "skipped"
-            rep.longrepr = (str(item.path), item.location[1] + 1, message)
+            rep.longrepr = (str(item.path), item.location[1] + 1, f"{check_id}: {message}")
         elif not debug or verdict.status != outcomes.ERROR:
             rep.longrepr = message
         rep.user_properties.append(("handson_message", message))
