@@ -17,6 +17,10 @@ class Check:
     # "stack": a fact about the stack itself (the learner's work when they bring the stack up with
     # docker compose and grade it with --stack external); "learner": a fact their script produced.
     kind: str = "learner"
+    # Checks this one builds on, of the same step (their script's run is graded on one worker, in order).
+    # When this check fails and one of them failed too, the failure is theirs seen again: this one is
+    # "not graded — needs X" (grader/outcomes.py), so one mistake shows as one failed check.
+    needs: tuple[str, ...] = ()
 
     @property
     def step(self) -> str:
@@ -37,34 +41,36 @@ class Check:
         return t(f"{self.id}.hint")
 
 
+# The needs graph: each step has one root that every other check reads through (its experiment, or the
+# run the other checks look inside), and a chain where a later fact is read off an earlier one.
 CHECKS: tuple[Check, ...] = (
     Check("step1.server", kind="stack"),
     Check("step1.backend_tables", kind="stack"),
     Check("step1.artifact_bucket", kind="stack"),
     Check("step1.experiment"),
-    Check("step1.experiment_tag"),
-    Check("step1.duplicate_rejected"),
+    Check("step1.experiment_tag", needs=("step1.experiment",)),
+    Check("step1.duplicate_rejected", needs=("step1.experiment",)),
     Check("step2.experiment"),
-    Check("step2.run"),
-    Check("step2.tag"),
-    Check("step2.param"),
-    Check("step2.params"),
-    Check("step2.metric_history"),
-    Check("step2.latest_metrics"),
+    Check("step2.run", needs=("step2.experiment",)),
+    Check("step2.tag", needs=("step2.run",)),
+    Check("step2.param", needs=("step2.run",)),
+    Check("step2.params", needs=("step2.run",)),
+    Check("step2.metric_history", needs=("step2.run",)),
+    Check("step2.latest_metrics", needs=("step2.metric_history",)),
     Check("step3.run"),
-    Check("step3.text"),
-    Check("step3.json"),
-    Check("step3.binary"),
-    Check("step3.in_object_store"),
+    Check("step3.text", needs=("step3.run",)),
+    Check("step3.json", needs=("step3.run",)),
+    Check("step3.binary", needs=("step3.run",)),
+    Check("step3.in_object_store", needs=("step3.run",)),
     Check("step4.parent"),
-    Check("step4.children"),
-    Check("step4.child_data"),
-    Check("step4.timeline"),
+    Check("step4.children", needs=("step4.parent",)),
+    Check("step4.child_data", needs=("step4.children",)),
+    Check("step4.timeline", needs=("step4.parent", "step4.children")),
     Check("step5.sweep"),
-    Check("step5.curves"),
-    Check("step5.best"),
-    Check("step5.registered"),
-    Check("step5.model_files"),
+    Check("step5.curves", needs=("step5.sweep",)),
+    Check("step5.best", needs=("step5.sweep",)),
+    Check("step5.registered", needs=("step5.sweep",)),
+    Check("step5.model_files", needs=("step5.registered",)),
 )
 
 BY_ID = {c.id: c for c in CHECKS}

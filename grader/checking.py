@@ -261,6 +261,10 @@ class StepOutcome:
         if len(found) != 1:
             if every and not found:
                 fail("experiment.deleted", name=self.experiment_name)
+            if not found:
+                elsewhere = self.runs_elsewhere()
+                if elsewhere:
+                    fail("experiment.runs_elsewhere", name=self.experiment_name, where=", ".join(elsewhere))
             others = self.other_experiments()
             if not found and not others and self.script.exists and not self.script.ok:
                 fail("experiment.script_stopped", name=self.experiment_name)
@@ -276,6 +280,17 @@ class StepOutcome:
         if self.user is not None and self.auth is not None:
             found = [(i, n) for i, n in found if self.user in self.auth.owners("experiment", i)]
         return sorted(n for _, n in found if not n.startswith(self.run_prefix))
+
+    def runs_elsewhere(self) -> list[str]:
+        """Where the script's runs went when not into its experiment: 'Default' (id 0) when it never called
+        set_experiment, or an experiment of its own naming. Runs started while it ran, in experiments that are
+        not one of this grading run's names; where there is access control, only the learner's own
+        experiments (nobody else's work is ever shown to them)."""
+        until = self.script.started_ms + int((self.script.duration + 2) * 1000)
+        found = self.db.run_experiments_between(self.script.started_ms, until)
+        if self.user is not None and self.auth is not None:
+            found = [(i, n) for i, n in found if self.user in self.auth.owners("experiment", i)]
+        return [text.quoted(n) + f" (id {i})" for i, n in found if not n.startswith(self.run_prefix)]
 
     # -- runs -------------------------------------------------------------------------------------
     def runs(self) -> list[Run]:

@@ -27,13 +27,13 @@ from pathlib import Path
 import jinja2
 from markupsafe import Markup
 
-from grader import catalog, plots, report, text
-from grader.checking import CheckFailed, Tampered
+from grader import catalog, outcomes, plots, report, text
+from grader.checking import CheckFailed
 from grader.i18n import get_lang, t
 from grader.store import artifact_key
 
 TEMPLATES = Path(__file__).resolve().parent / "html_templates"
-MARKS = {"passed": "✔", "failed": "✘", "error": "!"}
+MARKS = outcomes.MARKS
 PNG = b"\x89PNG\r\n\x1a\n"
 MAX_TEXT = 4000  # characters of an artifact shown on the page
 MAX_IMAGE = 2 * 1024 * 1024  # bytes of an image inlined in the page
@@ -237,16 +237,13 @@ def _figure(grading, learner, step: str, expected, broken: dict) -> tuple[dict |
         return FIGURES[step](outcome, expected), None
     except NoFigure as e:
         return None, str(e)
-    except CheckFailed as e:
-        return None, e.render()
-    except Tampered as e:
-        return None, e.describe()
-    except Exception as e:  # the stack went away, or something odd: said on the page, never raised
-        from grader.plugin import _infra_service
-
+    except Exception as e:  # said on the page, never raised; what it means is grader/outcomes.py's call
+        verdict = outcomes.judge(e, step)
+        if verdict.status == outcomes.FAILED or (verdict.service is None and not verdict.internal):
+            return None, verdict.message  # what the checks found (a failure, or someone else's tampering)
         first_line = str(e).splitlines()[0][:300] if str(e) else ""
         note = t("html.unreadable", error=f"{type(e).__name__}: {first_line}")
-        if _infra_service(e) is not None:  # a service is down: the other pages need not wait on it again
+        if verdict.service is not None:  # a service is down: the other pages need not wait on it again
             broken["note"] = note
         return None, note
 
@@ -315,6 +312,7 @@ def overview_context(grading, per_learner: dict, pages: dict[str, str], problems
                          "score": sum(r.score for r in checks.values()),
                          "max": sum(r.max_score for r in checks.values()),
                          "failed": sum(1 for r in checks.values() if r.status == "failed"),
+                         "not_graded": sum(1 for r in checks.values() if r.status == outcomes.NOT_GRADED),
                          "errors": sum(1 for r in checks.values() if r.status == "error"),
                          "steps": [per_step.get(s, (0.0, 0.0)) for s in catalog.STEPS]})
     rates = []
@@ -322,8 +320,9 @@ def overview_context(grading, per_learner: dict, pages: dict[str, str], problems
         found = [checks[check.id] for checks in per_learner.values() if check.id in checks]
         if not found:
             continue
-        counts = {s: sum(1 for r in found if r.status == s) for s in ("passed", "failed", "error")}
-        graded = counts["passed"] + counts["failed"]
+        counts = {s: sum(1 for r in found if r.status == s) for s in outcomes.STATUSES}
+        # A not-graded check was not passed either (its root failed): it counts against the rate.
+        graded = counts["passed"] + counts["failed"] + counts[outcomes.NOT_GRADED]
         rates.append({"id": check.id, "title": check.title(), **counts,
                       "rate": counts["passed"] / graded if graded else None})
     # The checks a class fails most come first: an instructor sees what to teach again.

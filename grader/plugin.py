@@ -10,16 +10,15 @@ from __future__ import annotations
 
 import sys
 import traceback
-import urllib.error
 
 import pytest
 
-from grader import catalog, limits, report, text
-from grader.checking import CheckFailed, Tampered, labelled
+from grader import catalog, limits, outcomes, report, text
+from grader.checking import CheckFailed, labelled
 from grader.config import get_config, language
 from grader.i18n import get_lang, set_lang, t
 from grader.session import GradingSession
-from grader.stack import BACKENDS, StackError
+from grader.stack import BACKENDS
 
 _SESSION = pytest.StashKey[GradingSession]()
 _RESULTS = pytest.StashKey[list]()
@@ -240,7 +239,7 @@ def pytest_pyfunc_call(pyfuncitem):
         pyfuncitem.obj(**kwargs)
     except Exception as exc:
         grading = pyfuncitem.config.stash[_SESSION]
-        if _infra_service(exc) is None or not grading.recover():
+        if outcomes.service_down(exc) is None or not grading.recover():
             raise
         if outcome is not None:
             outcome.reset()
@@ -248,19 +247,6 @@ def pytest_pyfunc_call(pyfuncitem):
             kwargs["stack_facts"] = grading.stack_facts()
         pyfuncitem.obj(**kwargs)
     return True
-
-
-def _infra_service(exc: BaseException) -> str | None:
-    if isinstance(exc, StackError):
-        return exc.service
-    module = type(exc).__module__ or ""
-    if module.startswith("sqlalchemy") or module.startswith("pymysql"):
-        return "mysql"
-    if module.startswith(("minio", "urllib3")):
-        return "minio"
-    if isinstance(exc, (ConnectionError, TimeoutError, urllib.error.URLError)):
-        return "mlflow"
-    return None
 
 
 def _script_note(outcome) -> str:
@@ -302,44 +288,48 @@ def _render_failure(item, exc: CheckFailed) -> str:
     return "\n".join(lines)
 
 
+_VERDICTS = pytest.StashKey[dict]()
+
+
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item, call):
+    """Turn what a check raised into its verdict (grader/outcomes.py) and put it on the report, where the
+    terminal, JUnit, xdist's controller and the collector of results read it."""
     rep = yield
     marker = item.get_closest_marker("check")
     if marker is None:
         return rep
     check_id = marker.args[0]
     learner = item.callspec.params["learner"].id
-    status, message = None, ""
+    debug = item.config.stash[_SESSION].cfg.debug
+    # The verdicts of this learner's checks graded so far here (a step's checks run in order on one worker).
+    verdicts = item.config.stash.setdefault(_VERDICTS, {}).setdefault(learner, {})
+    verdict = None
     if call.excinfo is not None and not call.excinfo.errisinstance((pytest.skip.Exception,)):
         exc = call.excinfo.value
-        service = _infra_service(exc)
-        if isinstance(exc, CheckFailed):
-            status, message = "failed", _render_failure(item, exc)
-        elif isinstance(exc, Tampered):
-            status, message = "error", t("tamper.error", check=check_id) + "\n" + exc.describe()
-        elif service is not None:
-            status = "error"
-            detail = exc.describe() if isinstance(exc, StackError) else f"{type(exc).__name__}: {exc}"
-            message = t("infra.error", check=check_id, service=service) + "\n" + detail
-        elif isinstance(exc, pytest.fail.Exception):
-            status, message = "failed", str(exc)
-        else:
-            status = "error"
-            message = t("internal.error", check=check_id, error=f"{type(exc).__name__}: {exc}")
-            if item.config.stash[_SESSION].cfg.debug:
-                message += "\n" + "".join(traceback.format_exception(exc))
+        verdict = outcomes.judge(exc, check_id, failure=lambda failed: _render_failure(item, failed),
+                                 needs=catalog.get(check_id).needs, verdicts=verdicts)
         # The last stop before the terminal, JUnit and the reports: exception texts can carry learner text.
-        message = text.clean(message, text.MAX_MESSAGE)
-        if not item.config.stash[_SESSION].cfg.debug or status != "error":
+        message = text.clean(verdict.message, text.MAX_MESSAGE)
+        if verdict.internal and debug:
+            message += "\n" + "".join(traceback.format_exception(exc))
+        if verdict.status == outcomes.NOT_GRADED:
+            # A skip with its reason: one short line (-ra), JUnit's <skipped message=…>, no expected/found block;
+            # the check's id leads, as pytest's own line names only the file.
+            rep.outcome = "skipped"
+            rep.longrepr = (str(item.path), item.location[1] + 1, f"{check_id}: {message}")
+        elif not debug or verdict.status != outcomes.ERROR:
             rep.longrepr = message
         rep.user_properties.append(("handson_message", message))
+        if verdict.needs:
+            rep.user_properties.append(("handson_needs", ",".join(verdict.needs)))
     elif rep.when == "call" and rep.passed:
-        status = "passed"
-    if status is not None:
+        verdict = outcomes.Verdict(outcomes.PASSED)
+    if verdict is not None:
+        verdicts[check_id] = verdict
         rep.user_properties.append(("handson_check", check_id))
         rep.user_properties.append(("handson_learner", learner))
-        rep.user_properties.append(("handson_status", status))
+        rep.user_properties.append(("handson_status", verdict.status))
         outcome = getattr(item, "funcargs", {}).get("step")
         if outcome is not None:
             rep.user_properties.append(("handson_script_seconds", round(outcome.script.duration, 3)))
@@ -383,7 +373,7 @@ class _Collector:
         message = "\n".join([f"{check_id} — {entry.title()}", "  " + t("script.worker_lost", script=f"{entry.step}.py")])
         report.longrepr = message
         report.user_properties += [("handson_message", message), ("handson_check", check_id),
-                                   ("handson_learner", learner), ("handson_status", "failed")]
+                                   ("handson_learner", learner), ("handson_status", outcomes.FAILED)]
 
     @pytest.hookimpl(trylast=True)  # after the terminal reporter has drawn this test's mark
     def pytest_runtest_logreport(self, report):
@@ -454,8 +444,10 @@ def report_num(x: float) -> str:
 
 
 def result_of(props: dict) -> report.Result:
+    needs = props.get("handson_needs", "")
     return report.Result(props["handson_learner"], props["handson_check"], props["handson_status"],
-                         props.get("handson_message", ""), props.get("handson_script_seconds"))
+                         props.get("handson_message", ""), props.get("handson_script_seconds"),
+                         tuple(needs.split(",")) if needs else ())
 
 
 def pytest_sessionfinish(session, exitstatus):
@@ -505,7 +497,9 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
         terminalreporter.write_sep("=", t("summary.title"))
         for line in report.summary_lines(results, _folders(config) if _SESSION in config.stash else None):
             terminalreporter.write_line(line)
-        if any(r.status == "error" for r in results):
+        if any(r.status == outcomes.NOT_GRADED for r in results):
+            terminalreporter.write_line(t("summary.not_graded_note"))
+        if any(r.status == outcomes.ERROR for r in results):
             terminalreporter.write_line(t("summary.infra_note"))
     for line in report.restart_lines(config.stash.get(_RESTARTS, [])):
         terminalreporter.write_line(line, yellow=True)

@@ -1,7 +1,9 @@
 """Scores and reports, all computed from the same per-check results.
 
-A result is ``learner, check, status, message`` with status ``passed``, ``failed`` (the learner's) or
-``error`` (the stack's: no points, and reported as such, never as a silent zero). ``learner`` is the
+A result is ``learner, check, status, message`` with status ``passed``, ``failed`` (the learner's),
+``not_graded`` (it failed because a check it needs failed: no points, and no second expected/found block)
+or ``error`` (the stack's: no points, and reported as such, never as a silent zero); grader/outcomes.py
+decides which. ``learner`` is the
 learner's id (grader/session.py ``learner_ids``); wherever it differs from the submission folder's name,
 the reports show that name beside it (``folders``: id -> folder name).
 """
@@ -14,7 +16,7 @@ import json
 from collections import defaultdict
 from pathlib import Path
 
-from grader import catalog, text
+from grader import catalog, outcomes, text
 from grader.i18n import t
 
 
@@ -26,6 +28,8 @@ class Result:
     message: str = ""
     # wall time of the step's script (None for checks that run no script)
     script_seconds: float | None = None
+    # not_graded: the failed checks it needs
+    needs: tuple[str, ...] = ()
 
     @property
     def max_score(self) -> float:
@@ -69,7 +73,7 @@ def learner_label(learner: str, folder: str | None) -> str:
 
 def summary_lines(results: list[Result], folders: dict[str, str] | None = None) -> list[str]:
     """The terminal summary: per learner, per step, points and a mark per check."""
-    marks = {"passed": "✔", "failed": "✘", "error": "!", "skipped": "-"}
+    marks = outcomes.MARKS
     lines = []
     learners = by_learner(results)
     folders = folders or {}
@@ -86,7 +90,9 @@ def summary_lines(results: list[Result], folders: dict[str, str] | None = None) 
                 current = check.step
                 got, top_step = per_step[current]
                 lines.append(f"  {current}: {_num(got)}/{_num(top_step)}")
-            lines.append(f"    {marks.get(r.status, '?')} {r.check:<26} {check.title()}")
+            line = f"    {marks.get(r.status, '?')} {r.check:<26} {check.title()}"
+            # Not graded: why, on the same line (its root's failure is told once, under the root).
+            lines.append(line + f"  ({r.message})" if r.status == outcomes.NOT_GRADED else line)
         errors = [r for r in checks.values() if r.status == "error"]
         if errors:
             lines.append("  " + t("summary.errors", count=len(errors)))
@@ -105,6 +111,8 @@ def gradescope(checks: dict[str, Result], tracking_uri: str | None = None, entri
         if r.status == "error":
             output = t("report.infra_error") + "\n" + output
         score = check.points if r.status == "passed" else 0.0
+        # Gradescope knows only passed/failed: a not-graded check is "failed" at 0 points, and says why.
+        extra = {"check": r.check, "status": r.status, **({"needs": list(r.needs)} if r.needs else {})}
         tests.append({
             "name": f"{r.check} {check.title()}",
             "score": score,
@@ -112,8 +120,9 @@ def gradescope(checks: dict[str, Result], tracking_uri: str | None = None, entri
             "status": "passed" if r.status == "passed" else "failed",
             "output": output,
             "visibility": "hidden" if check.hidden else "visible",
-            # Machine-readable verdict: "error" = the stack failed, not the learner.
-            "extra_data": {"check": r.check, "status": r.status},
+            # Machine-readable verdict: "error" = the stack failed, not the learner; "not_graded" = a check
+            # it needs (extra_data.needs) failed.
+            "extra_data": extra,
         })
     return {
         "score": sum(t_["score"] for t_ in tests),
@@ -184,14 +193,15 @@ def gradebook_rows(results: list[Result], folders: dict[str, str] | None = None,
         row["errors"] = str(sum(1 for r in checks.values() if r.status == "error"))
         row["folder"] = text.clean(folders.get(learner, learner))
         row["restarts"] = str(len(restarts_of(learner, restarts or [])))
+        row["not_graded"] = str(sum(1 for r in checks.values() if r.status == outcomes.NOT_GRADED))
         rows.append(row)
     return rows
 
 
 def write_gradebook(path: Path, rows: list[dict]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    # "folder" and "restarts" come last, so tools that read the columns by position still find theirs.
-    fields = ["learner", *GRADEBOOK_STEPS, "total", "max", "errors", "folder", "restarts"]
+    # Columns added later come last, so tools that read the columns by position still find theirs.
+    fields = ["learner", *GRADEBOOK_STEPS, "total", "max", "errors", "folder", "restarts", "not_graded"]
     with open(path, "w", newline="", encoding="utf-8") as f:
         writer = csv.DictWriter(f, fieldnames=fields)
         writer.writeheader()

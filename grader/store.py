@@ -184,6 +184,15 @@ class TrackingDB:
                 e.c.creation_time.between(since_ms, until_ms))).all()
         return sorted((str(r.experiment_id), r.name) for r in rows)
 
+    def run_experiments_between(self, since_ms: int, until_ms: int) -> list[tuple[str, str]]:
+        """(id, name) of the experiments holding runs started in that window."""
+        e, r = _T["experiments"], _T["runs"]
+        with self.engine.connect() as conn:
+            rows = conn.execute(sa.select(e.c.experiment_id, e.c.name).distinct()
+                                .join(r, r.c.experiment_id == e.c.experiment_id)
+                                .where(r.c.start_time.between(since_ms, until_ms))).all()
+        return sorted((str(row.experiment_id), row.name) for row in rows)
+
     def location_key(self, uri: str | None) -> str | None:
         """The store key prefix behind a model version's location: ``mlflow-artifacts:/…`` directly,
         ``runs:/<run>/<path>`` through the run's artifact root, ``models:/<model id>`` through the

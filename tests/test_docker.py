@@ -208,8 +208,9 @@ def test_faulty_submission_fails_exactly_its_check_on_docker(graded_on_docker, c
     assert case in graded.results, graded.output[-4000:]
     folder = SUBMISSIONS / "faulty" / case
     step = next(folder.glob("step[0-9].py")).stem
-    must_fail = set(_lines(folder / "expected.txt") + _lines(folder / "also_fails.txt"))
-    wanted = {c: "failed" if c in must_fail else "passed" for c in CHECKS_OF_STEP[step]}
+    must_fail, not_graded = set(_lines(folder / "expected.txt")), set(_lines(folder / "not_graded.txt"))
+    wanted = {c: "failed" if c in must_fail else "not_graded" if c in not_graded else "passed"
+              for c in CHECKS_OF_STEP[step]}
     found = {c: graded.results[case].get(c, {}).get("status") for c in wanted}
     assert found == wanted, graded.output[-4000:]
 
@@ -262,7 +263,7 @@ def test_learner_path_compose_up_then_external_and_auto(tmp_path):
 
 
 def _lines(path: Path) -> list[str]:
-    """A case's expected.txt / also_fails.txt (tests/test_submissions.py's format): one check id a line."""
+    """A case's expected.txt / not_graded.txt (tests/test_submissions.py's format): one check id a line."""
     if not path.is_file():
         return []
     return [line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]

@@ -31,22 +31,99 @@ def test_solutions_pass_every_check_on_embedded(tmp_path):
     assert "stack = embedded" in graded.output
 
 
-def test_untouched_stubs_fail_every_learner_check(grade_local):
-    graded = grade_local(submission=ROOT / "exercises")
+ROOTS = [c.id for c in catalog.CHECKS if c.kind == "learner" and not c.needs]
+STEPS = sorted({c.step for c in catalog.CHECKS})
+
+
+def _root(check_id: str) -> str:
+    needs = catalog.get(check_id).needs
+    return check_id if not needs else _root(needs[0])
+
+
+@pytest.fixture(scope="module")
+def stubs_graded(local_stack_file, tmp_path_factory):
+    """The untouched stubs, graded once with every report asked for: (graded, folder of the reports)."""
+    tmp = tmp_path_factory.mktemp("stubs")
+    graded = grade(tmp, "--lang", "en", "--junitxml", str(tmp / "junit.xml"), "--gradebook",
+                   str(tmp / "gradebook.csv"), "--html-report", str(tmp / "html"), stack_file=local_stack_file,
+                   submission=ROOT / "exercises")
+    return graded, tmp
+
+
+def _blocks_per_step(graded, label: str) -> dict[str, int]:
+    """step -> how many of its checks' messages hold an expected/found block (``label``: "expected")."""
+    counts = dict.fromkeys(STEPS, 0)
+    for check, entry in graded.results["exercises"].items():
+        counts[catalog.get(check).step] += entry["output"].count(label)
+    return counts
+
+
+def test_untouched_stubs_fail_once_per_step(stubs_graded):
+    """One mistake, one failed check: each step's root fails with expected/found/hint; what needs it is
+    "not graded — needs <root>" in one short line; the score is the stack's 3 points."""
+    graded, _ = stubs_graded
     statuses = graded.statuses()
-    assert {c: statuses[c] for c in LEARNER_CHECKS} == {c: "failed" for c in LEARNER_CHECKS}, graded.output[-3000:]
-    for check in LEARNER_CHECKS:
+    wanted = {c: "failed" if c in ROOTS else "not_graded" for c in LEARNER_CHECKS}
+    assert {c: statuses[c] for c in LEARNER_CHECKS} == wanted, graded.output[-3000:]
+    for check in ROOTS:
         message = graded.message(check)
         labels = [line.split(":")[0].strip() for line in message.splitlines()[1:4]]
         assert labels == ["expected", "found", "hint"], f"{check}: {message}"
+    for check in set(LEARNER_CHECKS) - set(ROOTS):
+        assert graded.message(check) == f"not graded — needs {_root(check)}", check
+    assert _blocks_per_step(graded, "expected: ") == dict.fromkeys(STEPS, 1)
+    # the terminal too: one expected/found/hint block per step (the roots'), a short line for the others
+    for label in ("expected: ", "found: ", "hint: "):
+        assert graded.output.count(label) == len(STEPS), (label, graded.output)
+    assert "exercises: 3/27 points" in graded.output
+    assert "    – step2.tag" in graded.output and "(not graded — needs step2.experiment)" in graded.output
+    assert re.search(r"SKIPPED \[1\] checks/test_step2.py:\d+: step2.tag: not graded — needs step2.experiment",
+                     graded.output), graded.output
     assert not GRADER_TRACEBACK.search(graded.output), graded.output
     assert "Traceback" not in graded.output
     assert graded.returncode == 1
 
 
+def test_not_graded_in_every_report(stubs_graded):
+    """results.json: "failed" at 0 points (Gradescope knows no other), extra_data says not graded and the root;
+    gradebook: a not_graded count; JUnit: <skipped> with the reason; HTML: its own status and mark."""
+    import xml.etree.ElementTree as ET
+
+    from grader import report
+
+    graded, tmp = stubs_graded
+    results = json.loads((tmp / "results.json").read_text())
+    tag = next(t for t in results["tests"] if t["extra_data"]["check"] == "step2.tag")
+    assert (tag["status"], tag["score"], tag["extra_data"]) == (
+        "failed", 0.0, {"check": "step2.tag", "status": "not_graded", "needs": ["step2.experiment"]})
+    assert tag["output"] == "not graded — needs step2.experiment"
+    assert results["score"] == 3
+    row = report.read_gradebook(tmp / "gradebook.csv")[0]
+    not_graded = len(LEARNER_CHECKS) - len(ROOTS)
+    assert (row["total"], row["errors"], row["not_graded"]) == ("3", "0", str(not_graded))
+    cases = {(case.get("classname").rpartition(".")[2], case.get("name").split("[")[0]): case
+             for case in ET.parse(tmp / "junit.xml").getroot().iter("testcase")}
+    skipped = cases["test_step2", "test_tag"].find("skipped")
+    assert skipped is not None and skipped.get("message") == "step2.tag: not graded — needs step2.experiment"
+    assert cases["test_step2", "test_experiment"].find("failure") is not None
+    assert sum(1 for case in cases.values() if case.find("skipped") is not None) == not_graded
+    page = (tmp / "html" / "exercises.html").read_text(encoding="utf-8")
+    assert page.count('data-status="not_graded"') == not_graded
+    assert "not graded — needs step2.experiment" in page
+
+
+def test_untouched_stubs_in_japanese_fail_once_per_step(grade_local):
+    graded = grade_local("--lang", "ja", submission=ROOT / "exercises")
+    assert _blocks_per_step(graded, "期待: ") == dict.fromkeys(STEPS, 1)
+    for label in ("期待: ", "実際: ", "ヒント: "):
+        assert graded.output.count(label) == len(STEPS), (label, graded.output)
+    assert graded.message("step2.tag") == "採点していません — step2.experiment が前提です"
+    assert "exercises: 3/27 点" in graded.output
+
+
 def test_japanese_output(grade_local):
     graded = grade_local("--lang", "ja", "-k", "step2", submission=ROOT / "exercises")
-    message = graded.message("step2.tag")
+    message = graded.message("step2.experiment")
     assert [line.split(":")[0].strip() for line in message.splitlines()[1:4]] == ["期待", "実際", "ヒント"], message
     assert "ハンズオンの得点" in graded.output
     assert "expected" not in message

@@ -3,12 +3,12 @@
 ``tests/submissions/`` holds
 
 * ``faulty/<case>/stepN.py`` — one realistic learner mistake each. ``expected.txt`` names the one check
-  the mistake must fail; every other check of step N must pass. ``also_fails.txt`` (optional, one id a
-  line) lists checks that cannot help failing with it because the catalogue makes them depend on each
-  other (documented in the case's script).
+  the mistake must fail; every other check of step N must pass, except those listed in ``not_graded.txt``
+  (optional, one id a line): checks that need the failed one (``Check.needs``) and cannot hold without
+  it, reported as "not graded — needs X" (documented in the case's script).
 * ``broken/<case>/stepN.py`` — scripts that crash, do not parse or hang. ``expected.txt`` lists the
-  checks that must fail (one id a line), ``error.txt`` a text every failed check's message must show
-  (the script's own error); no message may show a grader traceback. Cases named ``hang_*`` are graded
+  checks that must not pass (one id a line): the first of them fails, showing ``error.txt`` (the
+  script's own error), the others fail or are not graded; no message may show a grader traceback. Cases named ``hang_*`` are graded
   in a run of their own with ``--submission-timeout 10``.
 * ``alternative/<style>/step1.py … step5.py`` — correct answers in other styles; every learner check
   must pass.
@@ -28,6 +28,7 @@ from pathlib import Path
 import pytest
 
 from conftest import ROOT, grade  # tests/conftest.py (no __init__.py: pytest puts tests/ on sys.path)
+from grader import catalog
 from grader.catalog import CHECKS
 
 pytestmark = [pytest.mark.realstack, pytest.mark.slow]
@@ -119,6 +120,9 @@ def _report(results: dict, checks: list[str]) -> str:
 # -- the catalogue of cases itself (no stack needed) ----------------------------------------------------
 def test_every_learner_check_has_a_faulty_case():
     covered = {_lines(c / "expected.txt")[0] for c in FAULTY if _lines(c / "expected.txt")}
+    # step2.latest_metrics: the server derives it from the history, so no script gets it wrong with the
+    # history right; it is seen failing as not graded under step2.metric_history (step2_latest_all_step0).
+    covered |= {"step2.latest_metrics"} & {c for case in FAULTY for c in _lines(case / "not_graded.txt")}
     # step3.in_object_store: the only way a script could miss the object store was to choose an artifact
     # location; the grader's servers refuse that now (broken/step3_artifact_location_refused).
     covered |= {"step3.in_object_store"} & set(_lines(SUBMISSIONS / "broken" / "step3_artifact_location_refused"
@@ -132,9 +136,16 @@ def test_faulty_case_is_well_formed(case):
     step = _step(case)
     expected = _lines(case / "expected.txt")
     assert len(expected) == 1, f"{case}/expected.txt must hold exactly one check id"
-    for check_id in expected + _lines(case / "also_fails.txt"):
+    not_graded = _lines(case / "not_graded.txt")
+    for check_id in expected + not_graded:
         assert check_id in LEARNER_CHECKS, f"{check_id!r} is not a learner check"
         assert check_id.split(".")[0] == step, f"{check_id} is not a check of {step}"
+    for check_id in not_graded:  # only a check that needs the failed one (maybe through others) can be not graded
+        needed, todo = set(), list(catalog.get(check_id).needs)
+        while todo:
+            needed.add(todo[-1])
+            todo += catalog.get(todo.pop()).needs
+        assert expected[0] in needed, f"{check_id} does not need {expected[0]}"
 
 
 def test_alternatives_cover_every_step():
@@ -148,8 +159,9 @@ def test_alternatives_cover_every_step():
 def test_faulty_submission_fails_exactly_its_check(batch, case):
     results = _require(batch, case.name)
     step = _step(case)
-    must_fail = set(_lines(case / "expected.txt") + _lines(case / "also_fails.txt"))
-    wanted = {c: "failed" if c in must_fail else "passed" for c in CHECKS_OF_STEP[step]}
+    must_fail, not_graded = set(_lines(case / "expected.txt")), set(_lines(case / "not_graded.txt"))
+    wanted = {c: "failed" if c in must_fail else "not_graded" if c in not_graded else "passed"
+              for c in CHECKS_OF_STEP[step]}
     found = {c: results.get(c, {}).get("status") for c in wanted}
     assert found == wanted, f"{case.name}: expected {wanted}\nfound {found}\n{_report(results, list(wanted))}"
 
@@ -172,8 +184,14 @@ def assert_broken_reported(results: dict, case: Path) -> None:
     assert must_fail and error_text, f"{case} needs expected.txt and error.txt"
     statuses = {c: results.get(c, {}).get("status") for c in CHECKS_OF_STEP[step]}
     assert "error" not in statuses.values(), f"a broken script is the learner's failure, not an error: {statuses}"
-    assert all(statuses.get(c) == "failed" for c in must_fail), (
-        f"{case.name}: {must_fail} must fail, found {statuses}\n{_report(results, must_fail)}")
+    assert statuses.get(must_fail[0]) == "failed" and all(statuses.get(c) in ("failed", "not_graded")
+                                                          for c in must_fail), (
+        f"{case.name}: {must_fail} must not pass, found {statuses}\n{_report(results, must_fail)}")
+    for check_id in (c for c, status in statuses.items() if status == "not_graded"):
+        # one short line, naming the failed check it needs; never a second expected/found block
+        assert re.fullmatch(r"not graded — needs step\d\.\w+(, step\d\.\w+)*", results[check_id]["output"]), \
+            results[check_id]["output"]
+        assert all(statuses[root] == "failed" for root in results[check_id]["output"].split("needs ")[1].split(", "))
     failed = [c for c, status in statuses.items() if status == "failed"]
     # The script's own output is shown once for the step, under its first failed check; the others point there.
     showing = [c for c in failed if error_text in results[c]["output"]]
@@ -193,6 +211,9 @@ def assert_broken_reported(results: dict, case: Path) -> None:
 # What a learner reads for some mistakes (the wording the feedback promises, in English).
 MESSAGES = {
     "step1_duplicate_uncaught": ("step1.duplicate_rejected", ["exited with code 1", "MlflowException"]),
+    "step2_experiment_hardcoded": ("step2.experiment", [
+        "found:    none: your runs went into experiment 'my-handson-step2' (id ",
+        "call mlflow.set_experiment(os.environ['HANDSON_EXPERIMENT']) before start_run"]),
     "step2_run_not_terminated": ("step2.run", ["found:    RUNNING", "MlflowClient().set_terminated(run_id)"]),
     "step3_json_int": ("step3.json", ["expected: 'file2.json' holds var1 = 1.0 (float)", "found:    var1 = 1 (int)"]),
     "step1_experiment_deleted": ("step1.experiment", ["your script created it, then deleted it"]),

@@ -10,8 +10,8 @@ import json
 import secrets
 from pathlib import Path
 
-from grader import report, sandbox, text
-from grader.checking import CheckFailed, StepOutcome, Tampered, labelled
+from grader import outcomes, report, sandbox, text
+from grader.checking import StepOutcome, labelled
 from grader.i18n import get_lang, t
 from grader.practice import Drill, get
 from grader.runner import ScriptResult, run_script
@@ -112,10 +112,10 @@ def grade(dest: Path, info: StackInfo, data_dir: Path, *, timeout: float = 60.0,
     outcome = StepOutcome(learner=LEARNER, step=drill.id, submission=dest, data_dir=data_dir, script=script,
                           experiment_name=experiment, model_name=model, stack=info, db=db, objects=objects,
                           user=credentials[0] if credentials else None, auth=auth, run_prefix="practice-")
-    results = []
+    results, verdicts = [], {}
     try:
         for check in drill.checks(seed):
-            results.append(_run_check(check, outcome, values, script))
+            results.append(_run_check(check, outcome, values, script, verdicts))
     finally:
         db.close()
         if auth is not None:
@@ -123,27 +123,24 @@ def grade(dest: Path, info: StackInfo, data_dir: Path, *, timeout: float = 60.0,
     return Graded(drill, seed, script, results, outcome)
 
 
-def _run_check(check, outcome: StepOutcome, values: dict, script: ScriptResult) -> report.Result:
-    def result(status: str, message: str = "") -> report.Result:
-        # Exception texts can carry the learner's text: cleaned like every message (grader/text.py).
-        return report.Result(LEARNER, check.id, status, text.clean(message, text.MAX_MESSAGE), round(script.duration, 3))
-
+def _run_check(check, outcome: StepOutcome, values: dict, script: ScriptResult,
+               verdicts: dict | None = None) -> report.Result:
+    """One drill check, judged like a hands-on check (grader/outcomes.py); ``verdicts``: those of the
+    drill's checks graded before it (for the checks a drill check may need)."""
+    verdicts = {} if verdicts is None else verdicts
     if not script.exists:
-        return result("failed", t("script.missing", script=script.script))
-    try:
-        check.run(outcome, values)
-    except CheckFailed as e:
-        return result("failed", e.render())
-    except Tampered as e:
-        return result("error", t("tamper.error", check=check.id) + "\n" + e.describe())
-    except Exception as e:  # noqa: BLE001 - the stack's or the grader's fault: an error, never a traceback
-        from grader.plugin import _infra_service
-
-        service = _infra_service(e)
-        if service is not None:
-            return result("error", t("infra.error", check=check.id, service=service) + "\n" + str(e)[:300])
-        return result("error", t("internal.error", check=check.id, error=f"{type(e).__name__}: {e}"))
-    return result("passed")
+        verdict = outcomes.Verdict(outcomes.FAILED, t("script.missing", script=script.script))
+    else:
+        error = None
+        try:
+            check.run(outcome, values)
+        except Exception as e:  # noqa: BLE001 - every exception becomes a verdict, never a traceback
+            error = e
+        verdict = outcomes.judge(error, check.id, needs=getattr(check, "needs", ()), verdicts=verdicts)
+    verdicts[check.id] = verdict
+    # Exception texts can carry the learner's text: cleaned like every message (grader/text.py).
+    return report.Result(LEARNER, check.id, verdict.status, text.clean(verdict.message, text.MAX_MESSAGE),
+                         round(script.duration, 3), verdict.needs)
 
 
 def render(graded: Graded) -> list[str]:
@@ -151,7 +148,7 @@ def render(graded: Graded) -> list[str]:
     a crashed or hung script's output once."""
     from grader.plugin import _script_note
 
-    marks = {"passed": "✔", "failed": "✘", "error": "!"}
+    marks = outcomes.MARKS
     lines = [t("practice.grading", drill=graded.drill.id, seed=graded.seed, title=graded.drill.title())]
     checks = graded.entries()
     for r in graded.results:

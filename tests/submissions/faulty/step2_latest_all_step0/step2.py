@@ -1,5 +1,7 @@
 """Step 2 — mistake: the step argument is forgotten, so every value is logged at step 0.
-latest_metrics then holds mse 150.0 / rmse 120.0 at step 0 (the newest timestamp), not at step 1."""
+The metric history fails (step2.metric_history); latest_metrics, which the server derives from that history,
+then holds mse 150.0 / rmse 120.0 at step 0 (the newest timestamp), not at step 1: not graded, needs
+step2.metric_history."""
 
 import os
 
