@@ -84,8 +84,11 @@ def test_script_environment_holds_no_secret(tmp_path, monkeypatch):
     assert env.get("TZ") == "Asia/Tokyo"
     allowed = {"PATH", "HOME", "LANG", "LANGUAGE", "TZ", "TERM", "VIRTUAL_ENV", "TMPDIR", "USER", "LOGNAME",
                "PWD", "PYTHONUNBUFFERED", "PYTHONDONTWRITEBYTECODE", "MLFLOW_TRACKING_URI", "HANDSON_EXPERIMENT",
-               "HANDSON_DATA_DIR", "HANDSON_MODEL_NAME", "HANDSON_RUN_TOKEN"}
+               "HANDSON_DATA_DIR", "HANDSON_MODEL_NAME", "HANDSON_RUN_TOKEN",
+               "MLFLOW_ENABLE_PROXY_MULTIPART_DOWNLOAD", "MLFLOW_ENABLE_PROXY_MULTIPART_UPLOAD"}
     assert {n for n in env if not n.startswith("LC_")} <= allowed, sorted(set(env) - allowed)
+    # artifacts through the server, never presigned URLs of the object store (which a script cannot reach)
+    assert env["MLFLOW_ENABLE_PROXY_MULTIPART_DOWNLOAD"] == env["MLFLOW_ENABLE_PROXY_MULTIPART_UPLOAD"] == "false"
     assert env["MLFLOW_TRACKING_URI"] == INFO.tracking_uri
     leaked_names = sorted(set(DECOYS) & set(env))
     assert leaked_names == [], f"secret variables reached the script: {leaked_names}"
