@@ -22,6 +22,17 @@ IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 SCRIPT_TIMEOUT = 240
 
 
+@pytest.fixture(autouse=True)
+def _language_restored():
+    """A test that switches the grader's language in-process (set_lang) cannot leave it switched for the
+    next module: figures and messages of later tests would come out in Japanese."""
+    from grader import i18n
+
+    lang = i18n.get_lang()
+    yield
+    i18n.set_lang(lang)
+
+
 def fake_stack_info():
     """A stack description with recognisable secrets, for tests that need no running stack."""
     from grader.stack.base import StackInfo
