@@ -197,11 +197,13 @@ def test_script_that_kills_its_worker_is_graded_once_and_the_run_finishes(grade_
     assert graded.statuses("alice") == {c: "passed" for c in step12}, graded.output[-3000:]
     killer = graded.statuses("killer")
     assert set(killer) == step12, sorted(killer)
+    # The step's root fails with the reason; what needs it is not graded (one message for one cause).
     assert {c: s for c, s in killer.items() if c.startswith("step2.")} == {
-        c: "failed" for c in step12 if c.startswith("step2.")}, graded.output[-3000:]
+        c: "failed" if c == "step2.experiment" else "not_graded" for c in step12 if c.startswith("step2.")}, \
+        graded.output[-3000:]
     assert all(killer[c] == "passed" for c in step12 if c.startswith("step1.")), graded.output[-3000:]
     messages = [graded.message(c, "killer") for c in step12 if c.startswith("step2.")]
-    # The reason shows once for the step; the step's other checks point to it.
     assert sum("grading process" in m for m in messages) == 1, messages
-    assert all("grading process" in m or "its output is shown under" in m for m in messages), messages
+    assert "grading process" in graded.message("step2.experiment", "killer"), messages
+    assert all("grading process" in m or "not graded — needs step2.experiment" in m for m in messages), messages
     assert graded.output.count("crashed while running") <= 1, graded.output[-3000:]
