@@ -74,6 +74,10 @@ def submission_env(info: StackInfo, experiment: str, data_dir: Path, model_name:
         # a script's network namespace reaches only MLflow, and the server's guard refuses those routes.
         MLFLOW_ENABLE_PROXY_MULTIPART_DOWNLOAD="false",
         MLFLOW_ENABLE_PROXY_MULTIPART_UPLOAD="false",
+        # MLflow's usage telemetry: nothing to send it to (no network), and its background thread sets and
+        # unsets a variable of os.environ while the script's own thread may be iterating os.environ
+        # (requests does, for proxies): "KeyError: '_MLFLOW_TELEMETRY_SESSION_ID'" failed a correct script.
+        MLFLOW_DISABLE_TELEMETRY="true",
     )
     if credentials:
         user, password = credentials

@@ -85,10 +85,13 @@ def test_script_environment_holds_no_secret(tmp_path, monkeypatch):
     allowed = {"PATH", "HOME", "LANG", "LANGUAGE", "TZ", "TERM", "VIRTUAL_ENV", "TMPDIR", "USER", "LOGNAME",
                "PWD", "PYTHONUNBUFFERED", "PYTHONDONTWRITEBYTECODE", "MLFLOW_TRACKING_URI", "HANDSON_EXPERIMENT",
                "HANDSON_DATA_DIR", "HANDSON_MODEL_NAME", "HANDSON_RUN_TOKEN",
-               "MLFLOW_ENABLE_PROXY_MULTIPART_DOWNLOAD", "MLFLOW_ENABLE_PROXY_MULTIPART_UPLOAD"}
+               "MLFLOW_ENABLE_PROXY_MULTIPART_DOWNLOAD", "MLFLOW_ENABLE_PROXY_MULTIPART_UPLOAD",
+               "MLFLOW_DISABLE_TELEMETRY"}
     assert {n for n in env if not n.startswith("LC_")} <= allowed, sorted(set(env) - allowed)
     # artifacts through the server, never presigned URLs of the object store (which a script cannot reach)
     assert env["MLFLOW_ENABLE_PROXY_MULTIPART_DOWNLOAD"] == env["MLFLOW_ENABLE_PROXY_MULTIPART_UPLOAD"] == "false"
+    # MLflow's telemetry thread edits os.environ while the script may iterate it (a race seen in CI)
+    assert env["MLFLOW_DISABLE_TELEMETRY"] == "true"
     assert env["MLFLOW_TRACKING_URI"] == INFO.tracking_uri
     leaked_names = sorted(set(DECOYS) & set(env))
     assert leaked_names == [], f"secret variables reached the script: {leaked_names}"

@@ -122,6 +122,7 @@ _SERVICE_ENV = ("PATH", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "TMPDIR", "VIRTUAL_E
 
 def service_env(**extra: str) -> dict:
     env = {k: os.environ[k] for k in _SERVICE_ENV if k in os.environ}
+    env.update(MLFLOW_DISABLE_TELEMETRY="true")  # no network to send it to; see runner.submission_env
     env.update(extra)
     return env
 
