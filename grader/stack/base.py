@@ -103,7 +103,9 @@ class StackInfo:
     @property
     def artifact_store_label(self) -> str:
         if self.bucket:
-            return f"s3://{self.bucket} at {self.s3_endpoint}"
+            from grader.i18n import t  # the label goes inside messages: in the reader's language
+
+            return t("store.label", bucket=self.bucket, endpoint=self.s3_endpoint)
         return str(self.artifact_dir)
 
 
