@@ -290,7 +290,9 @@ class StepOutcome:
         found = self.db.run_experiments_between(self.script.started_ms, until)
         if self.user is not None and self.auth is not None:
             found = [(i, n) for i, n in found if self.user in self.auth.owners("experiment", i)]
-        return [text.quoted(n) + f" (id {i})" for i, n in found if not n.startswith(self.run_prefix)]
+        from grader.i18n import t
+
+        return [t("experiment.where", name=text.quoted(n), id=i) for i, n in found if not n.startswith(self.run_prefix)]
 
     # -- runs -------------------------------------------------------------------------------------
     def runs(self) -> list[Run]:
