@@ -65,7 +65,7 @@ class Tampered(Exception):
 
         kind = f"tamper.what.{self.what}"  # what was tampered with, in the reader's language
         return t("tamper.found", what=t(kind) if kind in MESSAGES else self.what, name=self.name,
-                 owners=", ".join(self.owners) or "-")
+                 owners=", ".join(self.owners) or t("value.unknown"))
 
 
 class Output(str):

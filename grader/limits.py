@@ -126,14 +126,14 @@ class Plan:
         if self.kind == "rlimits":
             parts = [t("limits.rlimits_only", why=self.detail)]
         else:
-            parts = [t("limits.via_cgroup", caps=", ".join(caps), version=self.kind)]
+            parts = [t("limits.via_cgroup", caps=t("limits.sep_caps").join(caps), version=self.kind)]
         if limits.fsize:
             parts.append(t("limits.fsize_cap", size=format_size(limits.fsize)))
         if tmpfs and limits.tmp and bwrap_has_size():
             parts.append(t("limits.tmp_cap", size=format_size(limits.tmp)))
         else:
             parts.append(t("limits.tmp_unbounded"))
-        return "; ".join(parts)
+        return t("limits.sep_parts").join(parts)
 
 
 def _mounts() -> list[tuple[str, str, set[str]]]:

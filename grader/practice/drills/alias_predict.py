@@ -1,6 +1,6 @@
 """A registered model version with an alias, loaded by models:/name@alias to predict."""
 
-from grader.checking import expect
+from grader.checking import expect, shown
 from grader.practice import Check
 from grader.practice.helpers import head, printed
 
@@ -94,7 +94,8 @@ def _prediction(outcome, v):
         ok = abs(float(found) - v["prediction"]) <= 1e-6 * max(1.0, abs(v["prediction"]))
     except (TypeError, ValueError):
         ok = False
-    expect(ok, "practice.prediction", expected=v["prediction"], found=found)
+    # quoted, so that an empty value (a bare "prediction:") shows as ''
+    expect(ok, "practice.prediction", expected=v["prediction"], found=shown(found))
 
 
 CHECKS = [
