@@ -288,6 +288,10 @@ MESSAGES = {
 
     # -- the stack -----------------------------------------------------------------------------------
     "stack.failed": {"en": "stack failure: {service}: {cause}", "ja": "スタックの障害: {service}: {cause}"},
+    "cause.exited": {"en": "exited with code {code}", "ja": "終了コード {code} で終了しました"},
+    "cause.sigstop": {"en": "stopped (SIGSTOP)", "ja": "一時停止されました（SIGSTOP）"},
+    "cause.not_answering": {"en": "stopped answering", "ja": "応答しなくなりました"},
+    "cause.not_root": {"en": "the grader is not root", "ja": "採点プログラムが root ではないため"},
     "stack.log": {"en": "log: {log}", "ja": "ログ: {log}"},
     "stack.port_busy": {"en": "port {port} is already in use; free it or choose another with {option}",
                         "ja": "ポート {port} は使用中です。解放するか {option} で別のポートを指定してください"},

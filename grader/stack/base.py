@@ -32,9 +32,9 @@ class StackError(Exception):
         super().__init__(self.describe())
 
     def describe(self) -> str:
-        from grader.i18n import t
+        from grader.i18n import cause, t
 
-        text = t("stack.failed", service=self.service, cause=self.cause)
+        text = t("stack.failed", service=self.service, cause=cause(self.cause))
         if self.log:
             text += "\n" + t("stack.log", log=self.log)
         if self.tail:
