@@ -16,7 +16,9 @@ TABLES = {
 
 @check("step1.server")
 def test_server(stack_facts):
+    expect(stack_facts.health is not None, "server.health_no_answer", uri=stack_facts.uri)
     expect(stack_facts.health == 200, "server.health", uri=stack_facts.uri, status=stack_facts.health)
+    expect(stack_facts.ui is not None, "server.ui_no_answer", uri=stack_facts.uri)
     expect(stack_facts.ui == 200, "server.ui", uri=stack_facts.uri, status=stack_facts.ui)
 
 

@@ -86,6 +86,8 @@ def version_one(step):
     if not first:
         # One sentence for what was found: the model with other versions, no model, or models under other names.
         if step.db.registered_model_exists(step.model_name):
+            if not versions:
+                fail("registry.no_versions", name=step.model_name)
             fail("registry.no_version_one", name=step.model_name, versions=[v.version for v in versions])
         others = step.other_models()
         fail("registry.other_names" if others else "registry.missing", name=step.model_name, others=others)

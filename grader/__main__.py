@@ -10,7 +10,7 @@ import sys
 import time
 from pathlib import Path
 
-from grader.i18n import set_lang, t
+from grader.i18n import cause, set_lang, t
 
 
 def _stack_up(args) -> int:
@@ -60,7 +60,8 @@ def _stack_up(args) -> int:
                 events = watchdog.events(info.events_file)
                 for event in events[seen:]:
                     key = "cli.restarted" if event.get("restarted") else "cli.died"
-                    print(t(key, service=event["service"], cause=event.get("cause", "")), file=sys.stderr, flush=True)
+                    print(t(key, service=event["service"], cause=cause(event.get("cause")) or t("cli.unknown_cause")),
+                          file=sys.stderr, flush=True)
                 seen = len(events)
                 if any(not e.get("restarted") for e in events):
                     code = 1
@@ -68,7 +69,7 @@ def _stack_up(args) -> int:
                 continue
             dead = [name for name, pid in info.pids.items() if pid and not _alive(pid)]
             if dead:
-                print(t("cli.died", service=dead[0], cause=""), file=sys.stderr, flush=True)
+                print(t("cli.died", service=dead[0], cause=t("cli.unknown_cause")), file=sys.stderr, flush=True)
                 code = 1
                 break
     except KeyboardInterrupt:

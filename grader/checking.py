@@ -65,7 +65,7 @@ class Tampered(Exception):
 
         kind = f"tamper.what.{self.what}"  # what was tampered with, in the reader's language
         return t("tamper.found", what=t(kind) if kind in MESSAGES else self.what, name=self.name,
-                 owners=", ".join(self.owners) or "-")
+                 owners=", ".join(self.owners) or t("value.unknown"))
 
 
 class Output(str):
@@ -290,7 +290,9 @@ class StepOutcome:
         found = self.db.run_experiments_between(self.script.started_ms, until)
         if self.user is not None and self.auth is not None:
             found = [(i, n) for i, n in found if self.user in self.auth.owners("experiment", i)]
-        return [text.quoted(n) + f" (id {i})" for i, n in found if not n.startswith(self.run_prefix)]
+        from grader.i18n import t
+
+        return [t("experiment.where", name=text.quoted(n), id=i) for i, n in found if not n.startswith(self.run_prefix)]
 
     # -- runs -------------------------------------------------------------------------------------
     def runs(self) -> list[Run]:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import locale
 import os
+import re
 import string
 
 from grader import text
@@ -91,3 +92,22 @@ class _Formatter(string.Formatter):
 
 
 _FORMATTER = _Formatter()
+
+
+# The few causes the stack's watchdog and the limits write in English, as the reader's language says them;
+# any other cause is shown as it was written.
+_CAUSES = (
+    (re.compile(r"exited with code (?P<code>-?\w+)"), "cause.exited"),
+    (re.compile(r"stopped \(SIGSTOP\)"), "cause.sigstop"),
+    (re.compile(r"stopped answering"), "cause.not_answering"),
+    (re.compile(r"the grader is not root"), "cause.not_root"),
+)
+
+
+def cause(written: str) -> str:
+    """``written`` (a cause recorded in English) in the current language, when it is one of the common ones."""
+    for pattern, key in _CAUSES:
+        found = pattern.fullmatch(written or "")
+        if found:
+            return t(key, **found.groupdict())
+    return written

@@ -114,7 +114,7 @@ class Plan:
 
     def describe(self, limits: Limits, tmpfs: bool) -> str:
         """One line for the pytest header: which caps hold, and how. ``tmpfs``: bubblewrap mounts /tmp."""
-        from grader.i18n import t
+        from grader.i18n import cause, t
 
         caps = []
         if "memory" in self.controllers and limits.memory:
@@ -124,16 +124,16 @@ class Plan:
         if "cpu" in self.controllers and limits.cpu:
             caps.append(t("limits.cpu_cap", cores=f"{limits.cpu:g}"))
         if self.kind == "rlimits":
-            parts = [t("limits.rlimits_only", why=self.detail)]
+            parts = [t("limits.rlimits_only", why=cause(self.detail))]
         else:
-            parts = [t("limits.via_cgroup", caps=", ".join(caps), version=self.kind)]
+            parts = [t("limits.via_cgroup", caps=t("limits.sep_caps").join(caps), version=self.kind)]
         if limits.fsize:
             parts.append(t("limits.fsize_cap", size=format_size(limits.fsize)))
         if tmpfs and limits.tmp and bwrap_has_size():
             parts.append(t("limits.tmp_cap", size=format_size(limits.tmp)))
         else:
             parts.append(t("limits.tmp_unbounded"))
-        return "; ".join(parts)
+        return t("limits.sep_parts").join(parts)
 
 
 def _mounts() -> list[tuple[str, str, set[str]]]:

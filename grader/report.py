@@ -17,7 +17,7 @@ from collections import defaultdict
 from pathlib import Path
 
 from grader import catalog, outcomes, text
-from grader.i18n import t
+from grader.i18n import cause, t
 
 
 @dataclasses.dataclass
@@ -152,7 +152,7 @@ def restart_lines(restarts: list[dict]) -> list[str]:
         outcome = (t("restart.restarted", seconds=event.get("seconds", "?")) if event.get("restarted")
                    else t("restart.failed", error=str(event.get("error", ""))[:200]))
         lines.append("  " + t("restart.line", time=datetime.datetime.fromtimestamp(event["time"]).strftime("%H:%M:%S"),
-                               service=event["service"], cause=event.get("cause", ""), outcome=outcome,
+                               service=event["service"], cause=cause(event.get("cause", "")), outcome=outcome,
                                scripts=", ".join(f"{lr} {step}" for lr, step in event.get("scripts") or [])
                                or t("restart.no_script")))
     return lines

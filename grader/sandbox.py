@@ -56,7 +56,10 @@ class Plan:
 
     def describe(self) -> str:
         from grader.i18n import t
+        from grader.messages import MESSAGES
 
+        if not self.detail and f"{self.reason}_bare" in MESSAGES:  # no "…: " left hanging
+            return t(f"{self.reason}_bare")
         return t(self.reason, detail=self.detail)
 
     @property

@@ -118,7 +118,7 @@ def test_untouched_stubs_in_japanese_fail_once_per_step(grade_local):
     assert _blocks_per_step(graded, "期待: ") == dict.fromkeys(STEPS, 1)
     for label in ("期待: ", "実際: ", "ヒント: "):
         assert graded.output.count(label) == len(STEPS), (label, graded.output)
-    assert graded.message("step2.tag") == "採点していません — step2.experiment が前提です"
+    assert graded.message("step2.tag") == "採点していません — 前提となる step2.experiment が不合格です"
     assert "exercises: 3/27 点" in graded.output
 
 

@@ -144,7 +144,7 @@ def test_errors_are_never_turned_into_not_graded():
 
 def test_not_graded_in_japanese():
     set_lang("ja")
-    assert outcomes.not_graded("step2.tag", ("step2.run",)).message == "採点していません — step2.run が前提です"
+    assert outcomes.not_graded("step2.tag", ("step2.run",)).message == "採点していません — 前提となる step2.run が不合格です"
 
 
 def test_needs_name_earlier_checks_of_the_same_step():
@@ -203,7 +203,7 @@ def _outcome_without_experiment():
 @pytest.mark.parametrize("lang,fragment", [
     ("en", "none: your runs went into experiment 'Default' (id 0) — call "
            "mlflow.set_experiment(os.environ['HANDSON_EXPERIMENT']) before start_run"),
-    ("ja", "run は実験 'Default' (id 0) に記録されています。start_run の前に "
+    ("ja", "run は実験 'Default'（ID 0）に記録されています。start_run の前に "
            "mlflow.set_experiment(os.environ['HANDSON_EXPERIMENT']) を呼んでください"),
 ])
 def test_runs_in_the_default_experiment_are_where_the_work_went(lang, fragment):

@@ -54,9 +54,14 @@ class Check:
         return text(self.hint_text[get_lang()], self.values)
 
 
-def text(template: str, values: dict) -> str:
+class Listed(list):
+    """Names a text lists in prose (`a`, `b` in English, `a`、`b` in Japanese); still a list in code."""
+
+
+def text(template: str, values: dict, lang: str | None = None) -> str:
     """A task/title/hint template with the values as plain text."""
-    return string.Template(template).safe_substitute({k: _plain(v) for k, v in values.items()})
+    lang = lang or get_lang()
+    return string.Template(template).safe_substitute({k: _plain(v, lang) for k, v in values.items()})
 
 
 def code(template: str, values: dict) -> str:
@@ -64,7 +69,9 @@ def code(template: str, values: dict) -> str:
     return string.Template(template).substitute({k: repr(v) for k, v in values.items()})
 
 
-def _plain(value) -> str:
+def _plain(value, lang: str = "en") -> str:
+    if isinstance(value, Listed):
+        return ("、" if lang == "ja" else ", ").join(f"`{item}`" for item in value)
     return value if isinstance(value, str) else repr(value)
 
 
@@ -87,7 +94,7 @@ class Drill:
         return [dataclasses.replace(c, drill=self.id, values=values) for c in self.module.CHECKS]
 
     def task(self, seed: int, lang: str | None = None) -> str:
-        return text(self.module.TASK[lang or get_lang()], self.values(seed))
+        return text(self.module.TASK[lang or get_lang()], self.values(seed), lang)
 
     def stub(self, seed: int) -> str:
         return code(self.module.STUB, self.values(seed))

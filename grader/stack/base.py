@@ -32,9 +32,9 @@ class StackError(Exception):
         super().__init__(self.describe())
 
     def describe(self) -> str:
-        from grader.i18n import t
+        from grader.i18n import cause, t
 
-        text = t("stack.failed", service=self.service, cause=self.cause)
+        text = t("stack.failed", service=self.service, cause=cause(self.cause))
         if self.log:
             text += "\n" + t("stack.log", log=self.log)
         if self.tail:
@@ -103,7 +103,9 @@ class StackInfo:
     @property
     def artifact_store_label(self) -> str:
         if self.bucket:
-            return f"s3://{self.bucket} at {self.s3_endpoint}"
+            from grader.i18n import t  # the label goes inside messages: in the reader's language
+
+            return t("store.label", bucket=self.bucket, endpoint=self.s3_endpoint)
         return str(self.artifact_dir)
 
 

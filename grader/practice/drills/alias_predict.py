@@ -1,6 +1,6 @@
 """A registered model version with an alias, loaded by models:/name@alias to predict."""
 
-from grader.checking import expect
+from grader.checking import expect, shown
 from grader.practice import Check
 from grader.practice.helpers import head, printed
 
@@ -28,12 +28,10 @@ TASK = {"en": """\
 4. Load the model back **by its alias**, `mlflow.pyfunc.load_model(f"models:/{name}@$alias")`, predict for
    x = `$query` and print the result on a line of its own as `prediction: <value>`.
 """, "ja": """\
-1. `sklearn.linear_model.LinearRegression()` を x = `$xs`（特徴量 1 つ）、y = `$ys` で学習し、run の中で
-   `mlflow.sklearn.log_model(model, name="model")` で記録します。
+1. `sklearn.linear_model.LinearRegression()` を x = `$xs`（特徴量 1 つ）、y = `$ys` で学習し、run の中で `mlflow.sklearn.log_model(model, name="model")` で記録します。
 2. 環境変数 `HANDSON_MODEL_NAME` の名前で登録します（`mlflow.register_model(model_info.model_uri, name)`）。
 3. そのバージョンにエイリアス `$alias` を付けます（`MlflowClient().set_registered_model_alias(name, alias, version)`）。
-4. **エイリアスで**モデルを読み込み（`mlflow.pyfunc.load_model(f"models:/{name}@$alias")`）、x = `$query` の予測値を
-   求めて、`prediction: <値>` という 1 行で print します。
+4. **エイリアスで**モデルを読み込み（`mlflow.pyfunc.load_model(f"models:/{name}@$alias")`）、x = `$query` の予測値を求めて、`prediction: <値>` という 1 行で print します。
 """}
 
 _IMPORTS = '''import mlflow.sklearn
@@ -94,7 +92,8 @@ def _prediction(outcome, v):
         ok = abs(float(found) - v["prediction"]) <= 1e-6 * max(1.0, abs(v["prediction"]))
     except (TypeError, ValueError):
         ok = False
-    expect(ok, "practice.prediction", expected=v["prediction"], found=found)
+    # quoted, so that an empty value (a bare "prediction:") shows as ''
+    expect(ok, "practice.prediction", expected=v["prediction"], found=shown(found))
 
 
 CHECKS = [

@@ -35,9 +35,7 @@ The checks read the objects in the artifact bucket (`python -m grader stack ls` 
 """, "ja": """\
 run `$run_name` で次の 2 つを行ってください。
 
-1. テキスト `$content` を書いたローカルファイル `$file_name` を作り、
-   `mlflow.log_artifact(path, artifact_path="$folder")` で記録します。run のアーティファクトの
-   `$folder/$file_name` に置かれます。
+1. テキスト `$content` を書いたローカルファイル `$file_name` を作り、`mlflow.log_artifact(path, artifact_path="$folder")` で記録します。run のアーティファクトの `$folder/$file_name` に置かれます。
 2. 辞書 `$config` を `mlflow.log_dict` で JSON として `$dict_path` に記録します。
 
 採点では、アーティファクトストアに保存されたオブジェクトを読みます（`python -m grader stack ls` で一覧できます）。
@@ -89,7 +87,7 @@ CHECKS = [
     Check("text_file", {"en": "$folder/$file_name holds the text from TASK.md",
                         "ja": "$folder/$file_name に TASK.md のテキストがある"},
           {"en": "mlflow.log_artifact(path, artifact_path='$folder') puts the file under that sub-directory",
-           "ja": "mlflow.log_artifact(path, artifact_path='$folder') でファイルがそのサブディレクトリに置かれます"},
+           "ja": "mlflow.log_artifact(path, artifact_path='$folder') で記録すると、ファイルがそのサブディレクトリに置かれます"},
           _text_file),
     Check("dict_file", {"en": "$dict_path holds the dictionary as JSON",
                         "ja": "$dict_path に辞書が JSON で記録されている"},

@@ -43,8 +43,7 @@ run `$run_name` で、次のデータを run の入力データセットとし�
     y = $y
 
 1. 列 `x` と `y` を持つ pandas の DataFrame にします。
-2. 名前 `$ds_name`、目的変数 `y` のデータセットを作ります:
-   `mlflow.data.from_pandas(df, name="$ds_name", targets="y")`
+2. 名前 `$ds_name`、目的変数 `y` のデータセットを作ります: `mlflow.data.from_pandas(df, name="$ds_name", targets="y")`
 3. コンテキスト `$context` で記録します: `mlflow.log_input(dataset, context="$context")`
 
 MLflow UI では run の「Datasets used」に表示されます。

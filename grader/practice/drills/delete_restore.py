@@ -1,7 +1,7 @@
 """Delete a run and restore a deleted one."""
 
 from grader.checking import expect
-from grader.practice import Check
+from grader.practice import Check, Listed
 from grader.practice.helpers import head
 
 ID = "delete_restore"
@@ -13,7 +13,7 @@ def values(rng):
     names = [f"{prefix}-{c}" for c in rng.sample("abcdefghjkmnpq", 4)]
     active = names[:3]
     to_delete = rng.choice(active)
-    return {"names": names, "to_delete": to_delete, "to_restore": names[3],
+    return {"names": Listed(names), "to_delete": to_delete, "to_restore": names[3],
             "keep": [n for n in active if n != to_delete]}
 
 
@@ -27,15 +27,12 @@ The other runs stay as they are. Find each run by its name (`attributes.run_name
 string); deleted runs are found only when you ask for them (`run_view_type=ViewType.DELETED_ONLY`).
 `MlflowClient().delete_run(run_id)` and `MlflowClient().restore_run(run_id)` do the rest.
 """, "ja": """\
-用意済みの `setup()` は 4 つの run（$names）を記録し、最後の 1 つを削除します。続けて、スクリプトで次の
-2 つを行ってください。
+用意済みの `setup()` は 4 件の run（$names）を記録し、最後の 1 件を削除します。続けて、スクリプトで次の 2 つを行ってください。
 
-1. run `$to_delete` を削除する。
-2. 削除済みの run `$to_restore` を復元する。
+1. run `$to_delete` を削除します。
+2. 削除済みの run `$to_restore` を復元します。
 
-ほかの run には手を付けないでください。run は名前で探します（フィルタ文字列 `attributes.run_name = '…'`）。
-削除済みの run は、検索で `run_view_type=ViewType.DELETED_ONLY` を指定したときだけ見つかります。
-削除は `MlflowClient().delete_run(run_id)`、復元は `MlflowClient().restore_run(run_id)` です。
+ほかの run には手を付けないでください。run は名前で探します（フィルタ文字列 `attributes.run_name = '…'`）。削除済みの run は、検索で `run_view_type=ViewType.DELETED_ONLY` を指定したときだけ見つかります。削除は `MlflowClient().delete_run(run_id)`、復元は `MlflowClient().restore_run(run_id)` です。
 """}
 
 _SETUP = '''
@@ -43,7 +40,7 @@ NAMES = $names
 
 
 def setup():
-    """Given: four runs, the last one deleted. Leave it as it is. / 4 つの run、最後の 1 つは削除済み（変更しないでください）"""
+    """Given: four runs, the last one deleted. Leave it as it is. / 4 件の run、最後の 1 件は削除済み（変更しないでください）"""
     for index, name in enumerate(NAMES):
         with mlflow.start_run(run_name=name) as run:
             mlflow.log_param("index", index)
@@ -97,7 +94,7 @@ def _restored(outcome, v):
 
 CHECKS = [
     Check("deleted", {"en": "of the first three runs, only $to_delete is deleted",
-                      "ja": "最初の 3 つの run のうち、$to_delete だけが削除されている"},
+                      "ja": "最初の 3 件の run のうち、$to_delete だけが削除されている"},
           {"en": "find its id with mlflow.search_runs(filter_string=\"attributes.run_name = '$to_delete'\"), then client.delete_run(run_id)",
            "ja": "mlflow.search_runs(filter_string=\"attributes.run_name = '$to_delete'\") で ID を探し、client.delete_run(run_id) を呼んでください"},
           _deleted),

@@ -41,13 +41,11 @@ sets the experiment's. The texts must match exactly (no extra spaces).
 
     $exp_note
 
-run `$run_name` を開始し、その run に付ける説明文:
+run `$run_name`（スクリプトで開始します）に付ける説明文:
 
     $run_note
 
-MLflow は説明文を、実験や run のタグ `mlflow.note.content` として保存し、UI に表示します。run の説明文は
-`mlflow.start_run(run_name=..., description=...)` で、実験の説明文は `mlflow.set_experiment_tag` で付けられます。
-説明文は一字一句そのまま書いてください（前後に空白を足しても不合格になります）。
+MLflow は説明文を、実験や run のタグ `mlflow.note.content` として保存し、UI に表示します。run の説明文は `mlflow.start_run(run_name=..., description=...)` で、実験の説明文は `mlflow.set_experiment_tag` で付けられます。説明文は一字一句そのまま書いてください（前後に空白を足しても不合格になります）。
 """}
 
 STUB = head(ID) + '''

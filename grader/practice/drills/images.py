@@ -39,14 +39,10 @@ Call `matplotlib.use("Agg")` before pyplot is imported: the script has no screen
 """, "ja": """\
 run `$run_name` の中で、図と画像を 1 つずつ記録してください。
 
-1. 図: 値 `$ys` を matplotlib の折れ線グラフにし（x は 0, 1, 2, …）、`mlflow.log_figure(fig, "$fig_path")` で
-   記録します。
-2. 画像: 高さ $height ピクセル、幅 $width ピクセルで、すべてのピクセルが RGB 値 `$color` の画像を作り
-   （`numpy.full((height, width, 3), color, dtype=numpy.uint8)`）、
-   `mlflow.log_image(image, artifact_file="$img_path")` で記録します。
+1. 図: 値 `$ys` を matplotlib の折れ線グラフにし（x は 0, 1, 2, …）、`mlflow.log_figure(fig, "$fig_path")` で記録します。
+2. 画像: 高さ $height ピクセル、幅 $width ピクセルで、すべてのピクセルが RGB 値 `$color` の画像を作り（`numpy.full((height, width, 3), color, dtype=numpy.uint8)`）、`mlflow.log_image(image, artifact_file="$img_path")` で記録します。
 
-採点ではスクリプトを画面のない環境で実行します。pyplot を import する前に `matplotlib.use("Agg")` を
-呼んでおいてください。
+採点ではスクリプトを画面のない環境で実行します。pyplot を import する前に `matplotlib.use("Agg")` を呼んでおいてください。
 """}
 
 _IMPORTS = '''import matplotlib
@@ -104,7 +100,7 @@ CHECKS = [
            "ja": "run の中で mlflow.log_figure(fig, '$fig_path') を呼んでください"},
           _figure),
     Check("image", {"en": "$img_path is a $height x $width image in the colour $color",
-                    "ja": "$img_path が高さ $height、幅 $width、色 $color の画像"},
+                    "ja": "$img_path が高さ $height ピクセル、幅 $width ピクセル、RGB 値 $color の画像"},
           {"en": "np.full((height, width, 3), color, dtype=np.uint8): height first, then width; then mlflow.log_image(image, artifact_file='$img_path')",
            "ja": "np.full((height, width, 3), color, dtype=np.uint8) では高さを先に、幅を後に書きます。そのあと mlflow.log_image(image, artifact_file='$img_path') で記録してください"},
           _image),

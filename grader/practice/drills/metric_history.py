@@ -33,8 +33,7 @@ at the i-th step of
 
 One `mlflow.log_metric(key, value, step=...)` call per value. The MLflow UI draws it as a curve over the steps.
 """, "ja": """\
-run `$run_name` で、メトリクス `$key` の履歴を記録してください。値と step は次の 2 つのリストで与えられ、
-同じ位置のものが組になります（VALUES の i 番目の値を、STEPS の i 番目の step で記録します）。
+run `$run_name` で、メトリクス `$key` の履歴を記録してください。値と step は次の 2 つのリストで与えられ、同じ位置のものが組になります（VALUES の i 番目の値を、STEPS の i 番目の step で記録します）。
 
     VALUES = $series
     STEPS = $steps

@@ -27,11 +27,9 @@ at step `$step` to it.
 
 - `mlflow.start_run(run_id=run_id)` reopens an existing run; a `with` block ends it again.
 """, "ja": """\
-用意済みの `setup()` は run `$run_name` を作ってパラメータ `$param` = `$param_value` を記録し、run を終了してから
-その ID を返します。
+用意済みの `setup()` は run `$run_name` を作ってパラメータ `$param` = `$param_value` を記録し、run を終了してからその ID を返します。
 
-この**同じ run** を ID で再開し（新しい run は作りません）、メトリクス `$metric` = `$value` を step `$step` で
-追加してください。
+この**同じ run** を ID で再開し（新しい run は作りません）、メトリクス `$metric` = `$value` を step `$step` で追加してください。
 
 - `mlflow.start_run(run_id=run_id)` で既存の run を再開できます。`with` ブロックを抜けると、run はまた終了します。
 """}

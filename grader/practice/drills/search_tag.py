@@ -47,10 +47,9 @@ and tag **that run only** with `$tag_key` = `$tag_value`.
 - `mlflow.search_runs(filter_string=...)` returns a pandas DataFrame; its column `run_id` holds the ids.
 - `MlflowClient().set_tag(run_id, key, value)` tags a run that is not the active one.
 """, "ja": """\
-スクリプトは最初に、用意済みの `setup()` で run を 5 つ記録します（`setup()` は変更しないでください）。
-どの run にも、パラメータ `$param` とメトリクス `$metric` が記録されています。
+スクリプトは最初に、用意済みの `setup()` で run を 5 件記録します（`setup()` は変更しないでください）。どの run にも、パラメータ `$param` とメトリクス `$metric` が記録されています。
 
-この 5 つの中から、次のフィルタ文字列に一致する run を MLflow の検索機能で見つけてください。
+この 5 件の中から、次のフィルタ文字列に一致する run を MLflow の検索機能で見つけてください。
 
     $filter
 
@@ -109,12 +108,12 @@ CHECKS = [
     Check("tagged", {"en": "the run matching the filter has tag $tag_key = $tag_value",
                      "ja": "フィルタに合う run にタグ $tag_key = $tag_value が付いている"},
           {"en": "runs = mlflow.search_runs(filter_string=\"$filter\"), then MlflowClient().set_tag(run_id, '$tag_key', '$tag_value') for its run_id",
-           "ja": "runs = mlflow.search_runs(filter_string=\"$filter\") で探し、その run_id に MlflowClient().set_tag(run_id, '$tag_key', '$tag_value') を呼んでください"},
+           "ja": "runs = mlflow.search_runs(filter_string=\"$filter\") で探し、見つかった run の run_id を渡して MlflowClient().set_tag(run_id, '$tag_key', '$tag_value') を呼んでください"},
           _tagged),
     Check("only_match", {"en": "no other run carries tag $tag_key",
                          "ja": "ほかの run にはタグ $tag_key が付いていない"},
           {"en": "pass both conditions of the filter string to search_runs, so only one run comes back",
-           "ja": "フィルタ文字列の 2 つの条件を両方 search_runs に渡すと、返る run は 1 つだけになります"},
+           "ja": "フィルタ文字列の 2 つの条件を両方 search_runs に渡すと、返る run は 1 件だけになります"},
           _only_match),
 ]
 

@@ -32,8 +32,7 @@ run `$run_name` で、次の表（列はこの順）を `$table_path` に記録�
 
     TABLE = $data
 
-`mlflow.log_table(data=TABLE, artifact_file="$table_path")` は表を列と行の JSON として保存します
-（MLflow UI では run のアーティファクトに表示されます）。
+`mlflow.log_table(data=TABLE, artifact_file="$table_path")` は表を列と行の JSON として保存します（MLflow UI では run のアーティファクトに表示されます）。
 """}
 
 STUB = head(ID) + '''

@@ -27,12 +27,9 @@ TASK = {"en": """\
 3. Tag **the registered model** itself: `$model_key` = `$model_value`
    (`MlflowClient().set_registered_model_tag(name, key, value)`).
 """, "ja": """\
-1. 小さなモデルを run の中で記録し（たとえば `LinearRegression().fit([[0.0], [1.0]], [0.0, 1.0])` を
-   `mlflow.sklearn.log_model(model, name="model")` で）、環境変数 `HANDSON_MODEL_NAME` の名前で登録します。
-2. 登録した**バージョン**にタグ `$version_key` = `$version_value` を付けます
-   （`MlflowClient().set_model_version_tag(name, version, key, value)`）。
-3. **登録モデル**そのものにタグ `$model_key` = `$model_value` を付けます
-   （`MlflowClient().set_registered_model_tag(name, key, value)`）。
+1. 小さなモデルを run の中で記録し（たとえば `LinearRegression().fit([[0.0], [1.0]], [0.0, 1.0])` を `mlflow.sklearn.log_model(model, name="model")` で）、環境変数 `HANDSON_MODEL_NAME` の名前で登録します。
+2. 登録した**バージョン**にタグ `$version_key` = `$version_value` を付けます（`MlflowClient().set_model_version_tag(name, version, key, value)`）。
+3. **登録モデル**そのものにタグ `$model_key` = `$model_value` を付けます（`MlflowClient().set_registered_model_tag(name, key, value)`）。
 """}
 
 _IMPORTS = '''import mlflow.sklearn
