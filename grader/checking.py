@@ -65,7 +65,7 @@ class Tampered(Exception):
 
         kind = f"tamper.what.{self.what}"  # what was tampered with, in the reader's language
         return t("tamper.found", what=t(kind) if kind in MESSAGES else self.what, name=self.name,
-                 owners=", ".join(self.owners) or t("value.unknown"))
+                 owners=t("value.sep").join(self.owners) or t("value.unknown"))
 
 
 class Output(str):
@@ -102,11 +102,11 @@ def fmt(value) -> str:
     if isinstance(value, dict):
         if not value:
             return t("value.empty")
-        return ", ".join(f"{text.clean(k, text.MAX_NAME, inline=True)} = {_item(v)}"
+        return t("value.sep").join(f"{text.clean(k, text.MAX_NAME, inline=True)} = {_item(v)}"
                          for k, v in sorted(value.items(), key=lambda kv: str(kv[0])))
     if isinstance(value, (list, tuple, set)):
         items = sorted(value, key=str) if isinstance(value, set) else list(value)
-        return ", ".join(_item(v) for v in items) if items else t("value.empty")
+        return t("value.sep").join(_item(v) for v in items) if items else t("value.empty")
     return repr(value)
 
 
@@ -264,7 +264,9 @@ class StepOutcome:
             if not found:
                 elsewhere = self.runs_elsewhere()
                 if elsewhere:
-                    fail("experiment.runs_elsewhere", name=self.experiment_name, where=", ".join(elsewhere))
+                    from grader.i18n import t
+
+                    fail("experiment.runs_elsewhere", name=self.experiment_name, where=t("value.sep").join(elsewhere))
             others = self.other_experiments()
             if not found and not others and self.script.exists and not self.script.ok:
                 fail("experiment.script_stopped", name=self.experiment_name)

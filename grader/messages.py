@@ -285,6 +285,8 @@ MESSAGES = {
     "value.yes": {"en": "yes", "ja": "あり"},
     "value.no": {"en": "no", "ja": "なし"},
     "value.at_step": {"en": "{value} at step {step}", "ja": "{value}（step {step}）"},
+    # between the items of a list shown in a message: 'a', 'b' in English, 'a'、'b' in Japanese
+    "value.sep": {"en": ", ", "ja": "、"},
 
     # -- the stack -----------------------------------------------------------------------------------
     "stack.failed": {"en": "stack failure: {service}: {cause}", "ja": "スタックの障害: {service}: {cause}"},
@@ -363,7 +365,7 @@ MESSAGES = {
     "tamper.error": {"en": "{check} could not be graded: someone other than the learner changed their data. This is not the learner's fault; no points were decided.",
                      "ja": "{check} は採点できませんでした。受講者本人以外の誰かが、この受講者のデータを変更しました。スクリプトの誤りではないため、点数はつけていません。"},
     "tamper.found": {"en": "tampering: the {what} {name} was created or is managed by MLflow user(s) [{owners}], not by the learner's own user",
-                     "ja": "改ざん: {what} {name} を作成・管理しているのは MLflow ユーザー [{owners}] で、受講者本人ではありません"},
+                     "ja": "改ざん: {what} {name} を作成・管理しているのは MLflow ユーザー {owners} で、受講者本人ではありません"},
     "tamper.what.experiment": {"en": "experiment", "ja": "実験"},
     "tamper.what.registered_model": {"en": "registered model", "ja": "登録モデル"},
     "internal.error": {"en": "{check}: internal grader error ({error}); please report it (run with --grader-debug for details)",
@@ -633,6 +635,7 @@ MESSAGES = {
     "html.back": {"en": "class overview", "ja": "クラス全体の結果へ"},
     "html.score": {"en": "score", "ja": "得点"},
     "html.stack": {"en": "stack", "ja": "スタック"},
+    "html.stack_value": {"en": "{backend} ({reason})", "ja": "{backend}（{reason}）"},
     "html.run_id": {"en": "grading run", "ja": "採点 ID"},
     "html.tracking_uri": {"en": "MLflow server", "ja": "MLflow サーバ"},
     "html.started": {"en": "grading started", "ja": "採点開始"},

@@ -111,7 +111,7 @@ def blocked_by(needs, verdicts: dict[str, Verdict]) -> tuple[str, ...]:
 
 
 def not_graded(check_id: str, roots: tuple[str, ...]) -> Verdict:
-    return Verdict(NOT_GRADED, t("outcome.not_graded", needs=", ".join(roots)), needs=roots)
+    return Verdict(NOT_GRADED, t("outcome.not_graded", needs=t("value.sep").join(roots)), needs=roots)
 
 
 def judge(exc: BaseException | None, check_id: str, *, failure=None, needs=(),

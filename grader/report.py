@@ -153,7 +153,7 @@ def restart_lines(restarts: list[dict]) -> list[str]:
                    else t("restart.failed", error=str(event.get("error", ""))[:200]))
         lines.append("  " + t("restart.line", time=datetime.datetime.fromtimestamp(event["time"]).strftime("%H:%M:%S"),
                                service=event["service"], cause=cause(event.get("cause", "")), outcome=outcome,
-                               scripts=", ".join(f"{lr} {step}" for lr, step in event.get("scripts") or [])
+                               scripts=t("value.sep").join(f"{lr} {step}" for lr, step in event.get("scripts") or [])
                                or t("restart.no_script")))
     return lines
 

@@ -320,3 +320,53 @@ def test_registered_model_found_lines_are_sentences(key, values, found):
     from grader.checking import CheckFailed
 
     assert CheckFailed(key, name="m", **values).parts()[1] == found
+
+
+# -- lists in Japanese ------------------------------------------------------------------------------------
+@pytest.mark.parametrize("key, values, shown", [
+    ("metric.history", {"name": "SampleA", "key": "mse", "expected": "x", "found": "AT_STEPS"},
+     "記録された値: 100.0（step 0）、150.0（step 1）"),
+    ("experiment.missing", {"name": "e", "others": ["my-exp", "test"]}, "スクリプトが作成した実験: 'my-exp'、'test'"),
+    ("experiment.tag", {"key": "purpose", "value": "handson", "tags": {"purpose": "Handson", "x": "1"}},
+     "実験のタグ: purpose = 'Handson'、x = '1'"),
+    ("sweep.alphas", {"expected": [0.001, 0.01, 0.1], "found": ["0.001", None]}, "alpha の値: '0.001'、記録なし"),
+])
+def test_japanese_lists_are_joined_with_the_japanese_comma(key, values, shown):
+    """A list inside a Japanese sentence reads 'a'、'b' — never 'a', 'b', nor 100.0（step 0）, 150.0（step 1）."""
+    from grader.checking import AtStep, CheckFailed
+
+    values = {k: [AtStep(100.0, 0), AtStep(150.0, 1)] if v == "AT_STEPS" else v for k, v in values.items()}
+    i18n.set_lang("ja")
+    try:
+        text = CheckFailed(key, **values).render()
+    finally:
+        i18n.set_lang("en")
+    assert shown in text and "）, " not in text and "', '" not in text, text
+    assert ", " in CheckFailed(key, **values).render(), "English keeps its comma"
+
+
+def test_japanese_joins_in_the_code_use_the_japanese_comma():
+    """Every list the grader joins into a message goes through value.sep (or a key of its own), and the HTML
+    pages wrap no value in ASCII parentheses and join none with a bare comma."""
+    from grader.checking import Tampered
+
+    i18n.set_lang("ja")
+    try:
+        assert i18n.t("value.sep") == "、"
+        owners = Tampered("experiment", "x", ["alice", "bob"]).describe()
+        from grader import outcomes
+
+        needs = outcomes.not_graded("step2.tag", ("step2.run", "step2.experiment")).message
+    finally:
+        i18n.set_lang("en")
+    assert "alice、bob" in owners and "[" not in owners, owners
+    assert "step2.run、step2.experiment" in needs, needs
+    for path in [*ROOT.joinpath("grader").rglob("*.py")]:
+        source = path.read_text(encoding="utf-8")
+        for line in source.splitlines():
+            if re.search(r"""(?:\bt|fail|CheckFailed)\(\s*"[a-z_.]+".*=\s*", "\.join""", line):
+                pytest.fail(f"{path.name}: a list joined with ', ' into a message: {line.strip()}")
+    for path in ROOT.joinpath("grader", "html_templates").glob("*.j2"):
+        source = path.read_text(encoding="utf-8")
+        assert "({{" not in source, f"{path.name}: a value in ASCII parentheses (write a message with （）)"
+        assert "%}, {%" not in source, f"{path.name}: items joined with ', ' (write {{{{ t('value.sep') }}}})"

@@ -30,7 +30,7 @@ def drill_or_error(drill_id: str) -> Drill:
     if drill is None:
         from grader.practice import all_drills
 
-        raise PracticeError(t("practice.unknown", drill=drill_id, known=", ".join(all_drills())))
+        raise PracticeError(t("practice.unknown", drill=drill_id, known=t("value.sep").join(all_drills())))
     return drill
 
 
