@@ -370,3 +370,15 @@ def test_japanese_joins_in_the_code_use_the_japanese_comma():
         source = path.read_text(encoding="utf-8")
         assert "({{" not in source, f"{path.name}: a value in ASCII parentheses (write a message with （）)"
         assert "%}, {%" not in source, f"{path.name}: items joined with ', ' (write {{{{ t('value.sep') }}}})"
+
+
+def test_the_local_stack_says_what_it_lacks_in_japanese():
+    """auto.embedded names the missing programs in the reader's language (no English 'or' inside Japanese)."""
+    i18n.set_lang("ja")
+    try:
+        shown = i18n.t("auto.sep").join(i18n.t(k) for k in ("local.missing_mariadb", "local.missing_minio"))
+        text = i18n.t("auto.embedded", missing=shown)
+    finally:
+        i18n.set_lang("en")
+    assert not re.search(r"\b(?:or|and)\b|;", text), text
+    assert "）、minio（" in text and "）がないため" in text, text

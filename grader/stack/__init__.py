@@ -51,12 +51,13 @@ def choose(name: str, compose_files=()) -> tuple[str, str]:
             return "docker", t("auto.docker")
         if not compose_files and docker.images_problem([docker.COMPOSE_FILE, docker.OFFLINE_FILE]) is None:
             hint = t("auto.offline_hint")
-    missing = local.missing_binaries()
+    missing = local.missing_programs()
     if not missing:
         return "local", (t("auto.local_images", images=images) + hint) if images else t("auto.local")
+    missing = t("auto.sep").join(t(key) for key in missing)  # in the reader's language
     if images:
-        return "embedded", t("auto.embedded_images", images=images, missing="; ".join(missing)) + hint
-    return "embedded", t("auto.embedded", missing="; ".join(missing))
+        return "embedded", t("auto.embedded_images", images=images, missing=missing) + hint
+    return "embedded", t("auto.embedded", missing=missing)
 
 
 __all__ = ["BACKENDS", "StackError", "StackInfo", "choose", "make_backend"]

@@ -41,14 +41,21 @@ def find_binary(*names: str) -> str | None:
     return None
 
 
-def missing_binaries() -> list[str]:
-    """What the local backend lacks on this machine (empty when it can run)."""
+def missing_programs() -> list[str]:
+    """The message keys of what the local backend lacks on this machine (empty when it can run)."""
     missing = []
     if not find_binary("mariadbd", "mysqld"):
-        missing.append("mariadbd/mysqld (apt-get install mariadb-server, or scripts/install-local-stack.sh)")
+        missing.append("local.missing_mariadb")
     if not find_binary("minio"):
-        missing.append("minio (scripts/install-local-stack.sh)")
+        missing.append("local.missing_minio")
     return missing
+
+
+def missing_binaries() -> list[str]:
+    """What the local backend lacks on this machine, in English (empty when it can run)."""
+    from grader.i18n import t_in
+
+    return [t_in("en", key) for key in missing_programs()]
 
 
 def free_port(name: str, wanted: int | None) -> int:
