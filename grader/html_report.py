@@ -258,7 +258,7 @@ def _script(grading, learner, step: str) -> dict | None:
     if s.worker_lost:
         state = t("script.worker_lost", script=s.script)
     elif s.timed_out:
-        state = t("script.timed_out", script=s.script, timeout=f"{s.timeout:g}")
+        state = t("html.timed_out", timeout=f"{s.timeout:g}")  # a line of its own: the output follows on the page
     else:
         state = t("html.script_exit", code=s.returncode, duration=f"{s.duration:.1f}")
     return {"ok": s.ok, "state": state, "tail": s.tail(OUTPUT_LINES), "duration": s.duration}

@@ -655,6 +655,8 @@ MESSAGES = {
     "html.output": {"en": "script output (last lines)", "ja": "スクリプトの出力（末尾）"},
     "html.no_output": {"en": "(no output)", "ja": "（出力なし）"},
     "html.script_exit": {"en": "the script exited with code {code} after {duration} s", "ja": "スクリプトは {duration} 秒後に終了コード {code} で終了しました"},
+    "html.timed_out": {"en": "the script was stopped after {timeout} s (timeout)",
+                       "ja": "スクリプトは {timeout} 秒で打ち切られました（タイムアウト）"},
     "html.not_run": {"en": "this step's script was not run in this grading run", "ja": "この Step のスクリプトは今回の採点では実行されていません"},
     "html.no_run": {"en": "nothing to draw: expected one run named {name!r}, found {count}", "ja": "図にできるデータがありません: {name!r} という名前の run は 1 件のはずですが、{count} 件でした"},
     "html.no_children": {"en": "nothing to draw: run {name!r} has no child runs", "ja": "図にできるデータがありません: run {name!r} に子 run がありません"},
