@@ -382,3 +382,31 @@ def test_the_local_stack_says_what_it_lacks_in_japanese():
         i18n.set_lang("en")
     assert not re.search(r"\b(?:or|and)\b|;", text), text
     assert "）、minio（" in text and "）がないため" in text, text
+
+
+@pytest.mark.parametrize("seed", [1, 7, 42])
+def test_japanese_drill_titles_show_no_python_lists(seed):
+    """A check's title is a sentence: its values read 40、65、90 or RGB(17, 233, 146), not [40, 65, 90]."""
+    from grader.practice import all_drills
+
+    i18n.set_lang("ja")
+    try:
+        titles = [c.title() for drill in all_drills().values() for c in drill.checks(seed)]
+    finally:
+        i18n.set_lang("en")
+    listed = [title for title in titles if re.search(r"\[[^\]]*\]|', '", title)]
+    assert not listed, listed
+
+
+def test_a_colour_stays_one_rgb_value_in_japanese():
+    from grader.checking import CheckFailed
+    from grader import text
+
+    i18n.set_lang("ja")
+    try:
+        message = CheckFailed("practice.image", path="a.png", expected_height=2, expected_width=3,
+                              expected_color=text.Formatted("1, 2, 3"), height=3, width=2,
+                              color=text.Formatted("1, 2, 3")).render()
+    finally:
+        i18n.set_lang("en")
+    assert message.count("RGB(1, 2, 3)") == 2, message

@@ -58,6 +58,11 @@ class Listed(list):
     """Names a text lists in prose (`a`, `b` in English, `a`、`b` in Japanese); still a list in code."""
 
 
+class Plain(list):
+    """Values a title lists in prose, unquoted (40, 65 in English, 40、65 in Japanese): a title is read as a
+    sentence, where a Python list ([40, 65]) does not belong; still a list in code."""
+
+
 def text(template: str, values: dict, lang: str | None = None) -> str:
     """A task/title/hint template with the values as plain text."""
     lang = lang or get_lang()
@@ -72,6 +77,8 @@ def code(template: str, values: dict) -> str:
 def _plain(value, lang: str = "en") -> str:
     if isinstance(value, Listed):
         return ("、" if lang == "ja" else ", ").join(f"`{item}`" for item in value)
+    if isinstance(value, Plain):
+        return ("、" if lang == "ja" else ", ").join(str(item) for item in value)
     return value if isinstance(value, str) else repr(value)
 
 

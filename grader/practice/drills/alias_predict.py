@@ -31,7 +31,7 @@ TASK = {"en": """\
 1. `sklearn.linear_model.LinearRegression()` を x = `$xs`（特徴量 1 つ）、y = `$ys` で学習し、run の中で `mlflow.sklearn.log_model(model, name="model")` で記録します。
 2. 環境変数 `HANDSON_MODEL_NAME` の名前で登録します（`mlflow.register_model(model_info.model_uri, name)`）。
 3. そのバージョンにエイリアス `$alias` を付けます（`MlflowClient().set_registered_model_alias(name, alias, version)`）。
-4. **エイリアスで**モデルを読み込み（`mlflow.pyfunc.load_model(f"models:/{name}@$alias")`）、x = `$query` の予測値を求めて、`prediction: <値>` という 1 行で print します。
+4. **エイリアスで**モデルを読み込み（`mlflow.pyfunc.load_model(f"models:/{name}@$alias")`）、x = `$query` の予測値を求めて、`prediction: <値>` の形で 1 行に print します。
 """}
 
 _IMPORTS = '''import mlflow.sklearn

@@ -33,7 +33,7 @@ In a run named `$run_name`:
 
 The checks read the objects in the artifact bucket (`python -m grader stack ls` lists them).
 """, "ja": """\
-run `$run_name` で次の 2 つを行ってください。
+`$run_name` という名前の run を開始し、その中で次の 2 つを行ってください。
 
 1. テキスト `$content` を書いたローカルファイル `$file_name` を作り、`mlflow.log_artifact(path, artifact_path="$folder")` で記録します。run のアーティファクトの `$folder/$file_name` に置かれます。
 2. 辞書 `$config` を `mlflow.log_dict` で JSON として `$dict_path` に記録します。

@@ -37,7 +37,7 @@ In a run named `$run_name`, log this data as the run's input dataset:
 
 The MLflow UI lists it under the run's "Datasets used".
 """, "ja": """\
-run `$run_name` で、次のデータを run の入力データセットとして記録してください。
+`$run_name` という名前の run を開始し、次のデータをその run の入力データセットとして記録してください。
 
     x = $x
     y = $y

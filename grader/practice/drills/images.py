@@ -2,6 +2,7 @@
 
 import io
 
+from grader import text
 from grader.checking import expect, fail
 from grader.practice import Check
 from grader.practice.helpers import head, object_bytes
@@ -13,10 +14,15 @@ TITLE = {"en": "Log a figure and an image (log_figure, log_image)",
 PNG = b"\x89PNG\r\n\x1a\n"
 
 
+def rgb(color) -> str:
+    """A colour as RGB(…) writes it, in either language: 17, 233, 146."""
+    return ", ".join(str(c) for c in color)
+
+
 def values(rng):
     height = rng.randint(8, 32)
     width = rng.choice([w for w in range(8, 33) if w != height])
-    return {
+    drawn = {
         "run_name": f"{rng.choice(['plots', 'visual', 'pictures'])}-{rng.randint(100, 999)}",
         "fig_path": f"plots/{rng.choice(['curve', 'trend', 'points'])}-{rng.randint(1, 99)}.png",
         "ys": [rng.randint(0, 20) for _ in range(rng.randint(4, 7))],
@@ -24,6 +30,7 @@ def values(rng):
         "height": height, "width": width,
         "color": [rng.randint(0, 255) for _ in range(3)],
     }
+    return {**drawn, "rgb": rgb(drawn["color"])}  # the colour as a title writes it
 
 
 TASK = {"en": """\
@@ -37,7 +44,7 @@ In a run named `$run_name`:
 
 Call `matplotlib.use("Agg")` before pyplot is imported: the script has no screen.
 """, "ja": """\
-run `$run_name` の中で、図と画像を 1 つずつ記録してください。
+`$run_name` という名前の run を開始し、その中で図と画像を 1 つずつ記録してください。
 
 1. 図: 値 `$ys` を matplotlib の折れ線グラフにし（x は 0, 1, 2, …）、`mlflow.log_figure(fig, "$fig_path")` で記録します。
 2. 画像: 高さ $height ピクセル、幅 $width ピクセルで、すべてのピクセルが RGB 値 `$color` の画像を作り（`numpy.full((height, width, 3), color, dtype=numpy.uint8)`）、`mlflow.log_image(image, artifact_file="$img_path")` で記録します。
@@ -90,8 +97,8 @@ def _image(outcome, v):
     except Exception:  # noqa: BLE001 - not an image at all is the learner's mistake
         fail("practice.not_png", path=v["img_path"])
     expect((height, width, pixel) == (v["height"], v["width"], v["color"]), "practice.image",
-           path=v["img_path"], expected_height=v["height"], expected_width=v["width"], expected_color=v["color"],
-           height=height, width=width, color=pixel)
+           path=v["img_path"], expected_height=v["height"], expected_width=v["width"],
+           expected_color=text.Formatted(rgb(v["color"])), height=height, width=width, color=text.Formatted(rgb(pixel)))
 
 
 CHECKS = [
@@ -99,8 +106,8 @@ CHECKS = [
           {"en": "mlflow.log_figure(fig, '$fig_path') inside the run",
            "ja": "run の中で mlflow.log_figure(fig, '$fig_path') を呼んでください"},
           _figure),
-    Check("image", {"en": "$img_path is a $height x $width image in the colour $color",
-                    "ja": "$img_path が高さ $height ピクセル、幅 $width ピクセル、RGB 値 $color の画像"},
+    Check("image", {"en": "$img_path is a $height x $width image in the colour RGB($rgb)",
+                    "ja": "$img_path が高さ $height ピクセル、幅 $width ピクセル、色 RGB($rgb) の画像"},
           {"en": "np.full((height, width, 3), color, dtype=np.uint8): height first, then width; then mlflow.log_image(image, artifact_file='$img_path')",
            "ja": "np.full((height, width, 3), color, dtype=np.uint8) では高さを先に、幅を後に書きます。そのあと mlflow.log_image(image, artifact_file='$img_path') で記録してください"},
           _image),

@@ -1,7 +1,7 @@
 """A metric history from a given series, at given steps."""
 
 from grader.checking import AtStep, expect, same_number
-from grader.practice import Check
+from grader.practice import Check, Plain
 from grader.practice.helpers import head
 
 ID = "metric_history"
@@ -14,10 +14,12 @@ def values(rng):
     series = [round(rng.uniform(0.05, 2.0), 3) for _ in range(count)]
     if series[0] == series[-1]:
         series[-1] = round(series[-1] + 0.5, 3)
+    steps = [start + i * stride for i in range(count)]
     return {
         "run_name": f"{rng.choice(['curve', 'train', 'epochs'])}-{rng.randint(100, 999)}",
         "key": rng.choice(["loss", "train_loss", "mae", "error"]),
-        "steps": [start + i * stride for i in range(count)],
+        "steps": steps,
+        "step_list": Plain(steps),  # the steps as a title writes them
         "series": series,
     }
 
@@ -33,7 +35,7 @@ at the i-th step of
 
 One `mlflow.log_metric(key, value, step=...)` call per value. The MLflow UI draws it as a curve over the steps.
 """, "ja": """\
-run `$run_name` で、メトリクス `$key` の履歴を記録してください。値と step は次の 2 つのリストで与えられ、同じ位置のものが組になります（VALUES の i 番目の値を、STEPS の i 番目の step で記録します）。
+`$run_name` という名前の run を開始し、その中でメトリクス `$key` の履歴を記録してください。値と step は次の 2 つのリストで与えられ、同じ位置のものが組になります（VALUES の i 番目の値を、STEPS の i 番目の step で記録します）。
 
     VALUES = $series
     STEPS = $steps
@@ -81,8 +83,8 @@ CHECKS = [
           {"en": "log every value of VALUES, in its order: for step, value in zip(STEPS, VALUES): mlflow.log_metric('$key', value, step=step)",
            "ja": "VALUES の値を順番どおりすべて記録してください: for step, value in zip(STEPS, VALUES): mlflow.log_metric('$key', value, step=step)"},
           _values),
-    Check("steps", {"en": "metric $key was logged at the steps $steps",
-                    "ja": "メトリクス $key が step $steps で記録されている"},
+    Check("steps", {"en": "metric $key was logged at the steps $step_list",
+                    "ja": "メトリクス $key が step $step_list で記録されている"},
           {"en": "pass step=step (a value of STEPS), not the position in the list",
            "ja": "step には STEPS の値を渡してください（リスト内の位置ではありません）"},
           _steps),

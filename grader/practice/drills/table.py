@@ -1,7 +1,7 @@
 """A table logged with log_table."""
 
 from grader.checking import expect, fail, same_number
-from grader.practice import Check
+from grader.practice import Check, Plain
 from grader.practice.helpers import head, object_text
 
 ID = "table"
@@ -17,7 +17,7 @@ def values(rng):
             names[2]: [round(rng.uniform(0, 10), 2) for _ in range(rows)]}
     return {"run_name": f"{rng.choice(['table', 'grid', 'rows'])}-{rng.randint(100, 999)}",
             "table_path": f"tables/{rng.choice(['scores', 'results', 'eval'])}-{rng.randint(1, 99)}.json",
-            "data": data, "columns": names, "rows": [list(r) for r in zip(*data.values())]}
+            "data": data, "columns": Plain(names), "rows": [list(r) for r in zip(*data.values())]}
 
 
 TASK = {"en": """\
@@ -28,7 +28,7 @@ In a run named `$run_name`, log this table (columns in this order) at `$table_pa
 `mlflow.log_table(data=TABLE, artifact_file="$table_path")` stores it as JSON with its columns and rows
 (and the MLflow UI shows it in the run's artifacts).
 """, "ja": """\
-run `$run_name` で、次の表（列はこの順）を `$table_path` に記録してください。
+`$run_name` という名前の run を開始し、その中で次の表（列はこの順）を `$table_path` に記録してください。
 
     TABLE = $data
 
