@@ -215,7 +215,7 @@ MESSAGES = {
                              "ja": ("{name!r} が {parent!r} の実行中に終了する", "{parent!r} の終了より {ms} ミリ秒後に終了しました")},
     "registry.rmse": {"en": ("the registered model, run on the validation rows (161–200 of regression.csv), gives "
                              "the val_rmse its run logged ({logged})", "it gives {found}"),
-                      "ja": ("登録したモデルを検証用の行（regression.csv の 161〜200 行目）で動かすと、その run が記録した "
+                      "ja": ("登録したモデルで検証用の行（regression.csv の 161〜200 行目）を予測すると、その run が記録した "
                              "val_rmse（{logged}）と同じ値になる", "{found} になります")},
     "registry.unloadable": {"en": ("mlflow.sklearn.load_model loads the registered model and it predicts the validation "
                                    "rows (its run logged val_rmse {logged})", "it could not be loaded or run: {error}"),
@@ -360,11 +360,11 @@ MESSAGES = {
     "limits.tmp_unbounded": {"en": "/tmp and HOME are not size-limited (no bubblewrap with --size)",
                              "ja": "/tmp と HOME の容量は制限なし（--size に対応した bubblewrap がないため）"},
     "limits.hit_memory": {"en": "your script {script} was stopped: it used more than {limit} of memory (the limit is --script-memory)",
-                          "ja": "スクリプト {script} は停止されました: {limit} を超えるメモリを使いました（上限は --script-memory で決まります）"},
+                          "ja": "スクリプト {script} は、{limit} を超えるメモリを使ったため停止されました（上限は --script-memory で変更できます）"},
     "limits.hit_pids": {"en": "your script {script} hit a limit: it tried to run more than {limit} processes at once",
-                        "ja": "スクリプト {script} は上限に達しました: 同時に {limit} 個を超えるプロセスを起動しようとしました"},
+                        "ja": "スクリプト {script} は、同時に {limit} 個を超えるプロセスを起動しようとして上限に達しました"},
     "limits.hit_fsize": {"en": "your script {script} hit a limit: it tried to write a file larger than {limit} (the limit is --script-file-size)",
-                         "ja": "スクリプト {script} は上限に達しました: {limit} を超えるファイルを書こうとしました（上限は --script-file-size で決まります）"},
+                         "ja": "スクリプト {script} は、{limit} を超えるファイルを書こうとして上限に達しました（上限は --script-file-size で変更できます）"},
     "infra.error": {"en": "{check} could not be graded: the stack failed ({service}). This is not the learner's fault; no points were decided.",
                     "ja": "{check} は採点できませんでした。スタック（{service}）で障害が発生しました。スクリプトの誤りではないため、点数はつけていません。"},
     "tamper.error": {"en": "{check} could not be graded: someone other than the learner changed their data. This is not the learner's fault; no points were decided.",
@@ -374,7 +374,7 @@ MESSAGES = {
     "tamper.what.experiment": {"en": "experiment", "ja": "実験"},
     "tamper.what.registered_model": {"en": "registered model", "ja": "登録モデル"},
     "internal.error": {"en": "{check}: internal grader error ({error}); please report it (run with --grader-debug for details)",
-                       "ja": "{check}: 採点プログラム内部のエラー（{error}）。報告してください（詳細は --grader-debug で表示）"},
+                       "ja": "{check}: 採点プログラム内部のエラーです（{error}）。この不具合を報告してください（--grader-debug を付けて実行すると詳細を表示します）"},
     "outcome.not_graded": {"en": "not graded — needs {needs}", "ja": "採点していません — 前提となる {needs} が不合格です"},
     "outcome.assert_failed": {"en": ("what this check states holds", "it does not: {detail}"),
                               "ja": ("このチェックの内容が成り立っている", "成り立っていません: {detail}")},
@@ -392,8 +392,8 @@ MESSAGES = {
     "text.more": {"en": "…{count} more", "ja": "…ほか {count} 文字"},
     "restart.title": {"en": "Stack restarts during this grading run: {count} (scripts running then were run again, "
                              "at most {attempts} times in all)",
-                      "ja": "この採点中のスタックの再起動: {count} 回（その間に実行中だったスクリプトは再実行しました。"
-                            "実行は合わせて最大 {attempts} 回です）"},
+                      "ja": "この採点中のスタックの再起動: {count} 回（再起動の時点で実行中だったスクリプトは再実行しました。"
+                            "実行は 1 本につき最大 {attempts} 回です）"},
     "restart.line": {"en": "{time} {service}: {cause} — {outcome}; running then: {scripts}",
                      "ja": "{time} {service}: {cause} — {outcome}。そのとき実行中: {scripts}"},
     "restart.restarted": {"en": "restarted in {seconds} s", "ja": "{seconds} 秒で再起動しました"},
@@ -402,7 +402,7 @@ MESSAGES = {
     "html.restarts": {"en": "Stack restarts", "ja": "スタックの再起動"},
     "progress.learner": {"en": "graded {learner}: {score}/{max} points ({done}/{total} learners done)",
                          "ja": "{learner} の採点完了: {score}/{max} 点（{done}/{total} 名完了）"},
-    "report.infra_error": {"en": "[not graded: the stack (or the grader) failed, not the learner]", "ja": "[採点不能: スクリプトではなくスタック（または採点プログラム）の障害です]"},
+    "report.infra_error": {"en": "[not graded: the stack (or the grader) failed, not the learner]", "ja": "【採点不能】スクリプトではなく、スタック（または採点プログラム）の障害です"},
     "report.errors_note": {"en": "{count} check(s) could not be graded because the stack failed; grade again",
                            "ja": "スタックの障害で {count} 件のチェックを採点できませんでした。再採点してください"},
 
@@ -418,9 +418,9 @@ MESSAGES = {
     "cli.already": {"en": "a stack is already running at {uri}; stop it first with `python -m grader stack down`",
                     "ja": "{uri} ですでにスタックが起動しています。先に `python -m grader stack down` で停止してください"},
     "cli.none": {"en": "no stack is recorded", "ja": "記録されたスタックはありません"},
-    "cli.died": {"en": "the {service} service failed ({cause}); stopping the stack", "ja": "{service} サービスが終了したため（{cause}）、スタックを停止します"},
+    "cli.died": {"en": "the {service} service failed ({cause}); stopping the stack", "ja": "{service} サービスに障害が発生したため（{cause}）、スタックを停止します"},
     "cli.unknown_cause": {"en": "unknown cause", "ja": "原因不明"},
-    "cli.restarted": {"en": "the {service} service {cause}: restarted on its data", "ja": "{service} サービスの異常（{cause}）: 同じデータで再起動しました"},
+    "cli.restarted": {"en": "the {service} service {cause}: restarted on its data", "ja": "{service} サービスに異常が発生したため（{cause}）、同じデータで再起動しました"},
 
     # -- python -m grader --help ------------------------------------------------------------------
     "help.description": {"en": "MLflow hands-on grader tools",
@@ -576,7 +576,7 @@ MESSAGES = {
                                "ja": ("run {run!r} のメトリクス {key} の step が {expected}", "{found}")},
     "practice.object_missing": {"en": ("object {path!r} under the artifacts of run {run!r} in the artifact store",
                                        "not there; the run's objects: {found}"),
-                                "ja": ("アーティファクトストアの run {run!r} のアーティファクトに {path!r} がある",
+                                "ja": ("run {run!r} のアーティファクトとして {path!r} がアーティファクトストアにある",
                                        "ありません。この run のオブジェクト: {found}")},
     "practice.object_not_text": {"en": ("{path!r} of run {run!r} is UTF-8 text", "it is not"),
                                  "ja": ("run {run!r} の {path!r} が UTF-8 のテキスト", "テキストではありません")},
@@ -636,7 +636,7 @@ MESSAGES = {
     "html.broken": {"en": "The report of {learner} could not be built. The grades themselves are unaffected (see the terminal, the gradebook or results.json). Cause: {error}",
                     "ja": "{learner} のレポートを作成できませんでした。採点結果そのものには影響ありません（ターミナル、成績表または results.json を見てください）。原因: {error}"},
     "html.learner_title": {"en": "Hands-on report: {learner}", "ja": "ハンズオン採点レポート: {learner}"},
-    "html.overview_title": {"en": "Hands-on class overview", "ja": "ハンズオン クラス全体の結果"},
+    "html.overview_title": {"en": "Hands-on class overview", "ja": "ハンズオン採点レポート: クラス全体"},
     "html.back": {"en": "class overview", "ja": "クラス全体の結果へ"},
     "html.score": {"en": "score", "ja": "得点"},
     "html.stack": {"en": "stack", "ja": "スタック"},
@@ -651,7 +651,7 @@ MESSAGES = {
     "html.check": {"en": "check", "ja": "チェック"},
     "html.result": {"en": "result", "ja": "結果"},
     "html.not_graded": {"en": "not graded in this run", "ja": "今回は採点していません"},
-    "html.needs": {"en": "not graded (–)", "ja": "採点していません（–）"},
+    "html.needs": {"en": "not graded (–)", "ja": "未採点（–）"},
     "html.output": {"en": "script output (last lines)", "ja": "スクリプトの出力（末尾）"},
     "html.no_output": {"en": "(no output)", "ja": "（出力なし）"},
     "html.script_exit": {"en": "the script exited with code {code} after {duration} s", "ja": "スクリプトは {duration} 秒後に終了コード {code} で終了しました"},

@@ -410,3 +410,12 @@ def test_a_colour_stays_one_rgb_value_in_japanese():
     finally:
         i18n.set_lang("en")
     assert message.count("RGB(1, 2, 3)") == 2, message
+
+
+def test_japanese_text_puts_japanese_in_full_width_brackets():
+    """（説明） in Japanese, never (説明): ASCII brackets around Japanese read as untranslated code. Hints are
+    code with a placeholder or two (log_metric('score', 値, step=0)), so they are left out."""
+    ascii_brackets = re.compile(r"\([^()]*[\u3040-\u30ff\u4e00-\u9fff][^()]*\)|\[[^\[\]]*[\u3040-\u30ff\u4e00-\u9fff][^\[\]]*\]")
+    found = [f"{where}: {m.group()}" for where, text, _ in _ja_texts() if not where.endswith(".hint")
+             for m in ascii_brackets.finditer(text)]
+    assert not found, found
