@@ -241,6 +241,10 @@ def test_japanese_guide_keeps_the_terminology():
     assert guide.count("スイープ") == 1
     assert "受講者" not in guide.replace("受講者ガイド", ""), "the guide speaks to あなた, not of 受講者"
     assert "脅威モデル" in guide, "sandbox.not_root points at the guide's threat-model section"
+    assert "`!`（採点不能）" in guide, "the guide names the ! outcome as the reports do: 採点不能"
+    quoted = [line for line in guide.splitlines() if "実際: " in line and re.search(r"', ['…]|）, ", line)]
+    assert "カンマ区切り" not in guide and not quoted, \
+        f"values in Japanese are joined with 、 (value.sep), and the guide quotes them so: {quoted}"
 
 
 @pytest.mark.parametrize("key, values, wrong", [
