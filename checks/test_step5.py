@@ -1,4 +1,4 @@
-"""Step 5 (動作確認課題) — a hyper-parameter sweep as nested runs, and the best model registered."""
+"""Step 5 (capstone, 総合課題) — a hyper-parameter sweep as nested runs, and the best model registered."""
 
 import math
 

@@ -1,4 +1,4 @@
-"""Step 3 — artifacts in object storage (アーティファクトとオブジェクトストレージ).
+"""Step 3 — artifacts in object storage (アーティファクトとアーティファクトストア).
 
 Goal / 目標:
   In the experiment named by the environment variable HANDSON_EXPERIMENT, one run named SampleB with three artifacts:

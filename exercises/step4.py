@@ -20,6 +20,6 @@ import mlflow
 #               with mlflow.start_run(run_name=f"ChildRun{index}", nested=True):
 #                   ...log_param("child_index", index) and log_metric("score", value, step=0)
 #   Without nested=True the inner start_run fails (a run is already active).
-#   nested=True を付けないと、内側の start_run は失敗します（すでに run が実行中のため）。
+#   nested=True を付けないと、すでに run が実行中のため、内側の start_run はエラーになります。
 
 print("step4: no runs yet - fill in the TODOs / まだ run がありません。TODO を埋めてください")

@@ -1,4 +1,5 @@
-"""Step 5 — capstone (動作確認課題): a hyper-parameter sweep and the model registry.
+"""Step 5 — capstone: a hyper-parameter sweep and the model registry.
+総合課題（元教材の「動作確認課題」）: パラメータ探索（スイープ）とモデルレジストリ
 
 Goal / 目標:
   Train SGDRegressor for alpha in (0.001, 0.01, 0.1). Track it all in the experiment named by

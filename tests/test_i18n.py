@@ -423,3 +423,24 @@ def test_japanese_text_puts_japanese_in_full_width_brackets():
     found = [f"{where}: {m.group()}" for where, text, _ in _ja_texts() if not where.endswith(".hint")
              for m in ascii_brackets.finditer(text)]
     assert not found, found
+
+
+def test_japanese_in_the_stubs_keeps_the_terminology():
+    """The stubs a learner completes (exercises/, the drills' stubs) speak the catalogue's words too."""
+    from grader.practice import all_drills
+
+    sources = {p.name: p.read_text(encoding="utf-8") for p in ROOT.joinpath("exercises").glob("*.py")}
+    sources |= {f"{d.id} stub": d.module.STUB for d in all_drills().values()}
+    problems = []
+    for where, source in sources.items():
+        for line in source.splitlines():
+            if not JAPANESE.search(line):
+                continue
+            canonical = line.replace("総合課題（元教材の「動作確認課題」）", "")
+            for wrong, right in (("ステップ", "step"), ("ドリル", "練習課題"), ("オブジェクトストレージ", "アーティファクトストア"),
+                                 ("動作確認課題", "総合課題（元教材の「動作確認課題」）")):
+                if wrong in canonical:
+                    problems.append(f"{where}: {wrong} (write {right}): {line.strip()}")
+            if re.search(r"失敗(?!しました)", line):
+                problems.append(f"{where}: 失敗 (write エラーになります / 不合格): {line.strip()}")
+    assert not problems, "\n".join(problems)
