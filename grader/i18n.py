@@ -100,6 +100,10 @@ _CAUSES = (
     (re.compile(r"exited with code (?P<code>-?\w+)"), "cause.exited"),
     (re.compile(r"stopped \(SIGSTOP\)"), "cause.sigstop"),
     (re.compile(r"stopped answering"), "cause.not_answering"),
+    (re.compile(r"(?P<uri>\S+)/health stopped answering"), "cause.health_not_answering"),
+    (re.compile(r"the tracking database stopped answering: (?P<error>.*)"), "cause.db_not_answering"),
+    (re.compile(r"the artifact store stopped answering: the artifact bucket is gone"), "cause.bucket_gone"),
+    (re.compile(r"the artifact store stopped answering: (?P<error>.*)"), "cause.store_not_answering"),
     (re.compile(r"the grader is not root"), "cause.not_root"),
 )
 

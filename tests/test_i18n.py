@@ -444,3 +444,53 @@ def test_japanese_in_the_stubs_keeps_the_terminology():
             if re.search(r"失敗(?!しました)", line):
                 problems.append(f"{where}: 失敗 (write エラーになります / 不合格): {line.strip()}")
     assert not problems, "\n".join(problems)
+
+
+@pytest.mark.parametrize("written, japanese", [
+    ("http://127.0.0.1:5000/health stopped answering", "http://127.0.0.1:5000/health が応答しなくなりました"),
+    ("the tracking database stopped answering: (2013, 'Lost connection')",
+     "トラッキング用データベースが応答しなくなりました: (2013, 'Lost connection')"),
+    ("the artifact store stopped answering: the artifact bucket is gone",
+     "アーティファクトストアが応答しなくなりました（バケットがなくなりました）"),
+    ("the artifact store stopped answering: timed out", "アーティファクトストアが応答しなくなりました: timed out"),
+    ("exited with code 1", "終了コード 1 で終了しました"),
+    ("something new", "something new"),  # an unknown cause is shown as written, never dropped
+])
+def test_stack_causes_found_while_grading_read_in_japanese(written, japanese):
+    from grader import i18n
+
+    i18n.set_lang("ja")
+    assert i18n.cause(written) == japanese
+    i18n.set_lang("en")
+    assert i18n.cause(written) == written
+
+
+def test_a_missing_drill_script_is_an_expected_and_a_found_line(tmp_path):
+    from grader.checking import StepOutcome
+    from grader.i18n import set_lang
+    from grader.practice import get, grading
+    from grader.runner import ScriptResult
+
+    set_lang("ja")
+    drill = get("resume_run")
+    script = ScriptResult(script=str(tmp_path / "resume_run.py"), exists=False)
+    result = grading._run_check(drill.checks()[0], StepOutcome.__new__(StepOutcome), {}, script)
+    assert result.status == "failed"
+    lines = result.message.splitlines()
+    assert any(line.lstrip().startswith("期待:") for line in lines), lines
+    assert any(line.lstrip().startswith("実際:") and "見つかりません" in line for line in lines), lines
+
+
+def test_a_compose_failure_is_not_named_as_a_missing_image(monkeypatch):
+    from grader.i18n import set_lang
+    from grader.stack import docker
+    from grader.stack.base import StackError
+
+    def broken(files):
+        raise StackError("docker", "exit 1")
+
+    monkeypatch.setattr(docker, "unavailable_images", broken)
+    set_lang("ja")
+    assert docker.images_problem([docker.COMPOSE_FILE]) == "docker compose が使えません（exit 1）"
+    monkeypatch.setattr(docker, "unavailable_images", lambda files: [("mysql", "mysql:8.4", "x"), ("minio", "m:1", "y")])
+    assert docker.images_problem([docker.COMPOSE_FILE]) == "mysql:8.4、m:1 がこのマシンになく取得（pull）もできません"

@@ -11,7 +11,7 @@ import secrets
 from pathlib import Path
 
 from grader import outcomes, report, sandbox, text
-from grader.checking import StepOutcome, labelled
+from grader.checking import CheckFailed, StepOutcome, labelled
 from grader.i18n import get_lang, t
 from grader.practice import Drill, get
 from grader.runner import ScriptResult, run_script
@@ -129,7 +129,7 @@ def _run_check(check, outcome: StepOutcome, values: dict, script: ScriptResult,
     drill's checks graded before it (for the checks a drill check may need)."""
     verdicts = {} if verdicts is None else verdicts
     if not script.exists:
-        verdict = outcomes.Verdict(outcomes.FAILED, t("script.missing", script=script.script))
+        verdict = outcomes.Verdict(outcomes.FAILED, CheckFailed("script.missing", script=script.script).render())
     else:
         error = None
         try:

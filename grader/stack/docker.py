@@ -23,6 +23,7 @@ from pathlib import Path
 
 import port_for
 
+from grader.i18n import t
 from grader.stack.base import StackError, StackInfo, guard, http_ok
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -112,15 +113,18 @@ def unavailable_images(files: Sequence[Path], env: dict | None = None,
 
 
 def images_problem(files: Sequence[Path] | None = None) -> str | None:
-    """None when ``docker compose`` works and every image of the files can be had; else what is missing
-    (for ``--stack auto``: a Docker engine that cannot get the images is not a usable docker stack)."""
+    """None when ``docker compose`` works and every image of the files can be had; else what is wrong, as a
+    phrase in the reader's language (for ``--stack auto``: a Docker engine that cannot get the images is not
+    a usable docker stack)."""
     try:
         missing = unavailable_images(compose_files_or_default(files))
     except StackError as e:
-        return e.cause
+        return t("auto.compose_failed", cause=e.cause)
     except ValueError as e:  # compose printed something that is not JSON
-        return str(e)
-    return ", ".join(image for _, image, _ in missing) or None
+        return t("auto.compose_failed", cause=str(e))
+    if not missing:
+        return None
+    return t("auto.images_missing", images=t("value.sep").join(image for _, image, _ in missing))
 
 
 class DockerStack:

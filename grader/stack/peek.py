@@ -274,7 +274,7 @@ def list_objects(info: StackInfo, prefix: str) -> list[tuple[str, int]]:
         return sorted(found)
     root = Path(info.artifact_dir or "")
     if not root.is_dir():
-        raise PeekError(t("peek.s3_error", store=str(root), error="not a folder"))
+        raise PeekError(t("peek.s3_error", store=str(root), error=t("peek.not_a_folder")))
     found = []
     for path in root.rglob("*"):
         if path.is_file():

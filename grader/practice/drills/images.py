@@ -46,7 +46,7 @@ Call `matplotlib.use("Agg")` before pyplot is imported: the script has no screen
 """, "ja": """\
 `$run_name` という名前の run を開始し、その中で図と画像を 1 つずつ記録してください。
 
-1. 図: 値 `$ys` を matplotlib の折れ線グラフにし（x は 0, 1, 2, …）、`mlflow.log_figure(fig, "$fig_path")` で記録します。
+1. 図: 値 `$ys` を matplotlib の折れ線グラフにし（x は 0、1、2、…）、`mlflow.log_figure(fig, "$fig_path")` で記録します。
 2. 画像: 高さ $height ピクセル、幅 $width ピクセルで、すべてのピクセルが RGB 値 `$color` の画像を作り（`numpy.full((height, width, 3), color, dtype=numpy.uint8)`）、`mlflow.log_image(image, artifact_file="$img_path")` で記録します。
 
 採点ではスクリプトを画面のない環境で実行します。pyplot を import する前に `matplotlib.use("Agg")` を呼んでおいてください。
