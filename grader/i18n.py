@@ -98,6 +98,11 @@ _FORMATTER = _Formatter()
 # any other cause is shown as it was written.
 _CAUSES = (
     (re.compile(r"exited with code (?P<code>-?\w+)"), "cause.exited"),
+    (re.compile(r"exited with code (?P<code>-?\w+) before (?P<what>.+)"), "cause.exited_before"),
+    (re.compile(r"not ready after (?P<seconds>\d+) s \((?P<what>.+)\)"), "cause.not_ready"),
+    (re.compile(r"(?P<uri>\S+)/health does not answer 200 \(recorded in (?P<path>.+)\)"), "cause.external_down"),
+    (re.compile(r"missing programs: (?P<programs>.+)"), "cause.missing_programs"),
+    (re.compile(r"cannot list the tracking tables: (?P<error>.*)"), "cause.no_tables"),
     (re.compile(r"stopped \(SIGSTOP\)"), "cause.sigstop"),
     (re.compile(r"stopped answering"), "cause.not_answering"),
     (re.compile(r"(?P<uri>\S+)/health stopped answering"), "cause.health_not_answering"),

@@ -454,6 +454,11 @@ def test_japanese_in_the_stubs_keeps_the_terminology():
      "アーティファクトストアが応答しなくなりました（バケットがなくなりました）"),
     ("the artifact store stopped answering: timed out", "アーティファクトストアが応答しなくなりました: timed out"),
     ("exited with code 1", "終了コード 1 で終了しました"),
+    ("exited with code 1 before GET /health answered 200", "GET /health answered 200 の前に終了コード 1 で終了しました"),
+    ("not ready after 180 s (GET /health answered 200)", "180 秒待っても準備ができませんでした（GET /health answered 200）"),
+    ("http://127.0.0.1:5000/health does not answer 200 (recorded in /tmp/s.json)",
+     "http://127.0.0.1:5000/health が 200 を返しません（記録先 /tmp/s.json）"),
+    ("stopped (SIGSTOP)", "SIGSTOP で一時停止されました"),
     ("something new", "something new"),  # an unknown cause is shown as written, never dropped
 ])
 def test_stack_causes_found_while_grading_read_in_japanese(written, japanese):

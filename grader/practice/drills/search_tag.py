@@ -1,6 +1,6 @@
 """Search runs with a filter string and tag the one that matches."""
 
-from grader.checking import expect
+from grader.checking import expect, shown
 from grader.practice import Check
 from grader.practice.helpers import head
 
@@ -95,7 +95,7 @@ def _tagged(outcome, v):
     run = outcome.run_named(v["match"])
     found = run.tags.get(v["tag_key"])
     expect(found == v["tag_value"], "practice.tag", run=v["match"], key=v["tag_key"], expected=v["tag_value"],
-           found=found)
+           found=found if found is None else shown(found))  # '' and trailing spaces visible
 
 
 def _only_match(outcome, v):
