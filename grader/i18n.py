@@ -103,6 +103,11 @@ _CAUSES = (
     (re.compile(r"(?P<uri>\S+)/health does not answer 200 \(recorded in (?P<path>.+)\)"), "cause.external_down"),
     (re.compile(r"missing programs: (?P<programs>.+)"), "cause.missing_programs"),
     (re.compile(r"cannot list the tracking tables: (?P<error>.*)"), "cause.no_tables"),
+    (re.compile(r"not installed \(apt-get install (?P<package>\S+)\)"), "cause.not_installed"),
+    (re.compile(r"setpriv not found \(util-linux\)"), "cause.no_setpriv"),
+    (re.compile(r"memory and pids controllers are not enabled"), "cause.no_controllers"),
+    (re.compile(r"no v1 memory, pids or cpu hierarchy"), "cause.no_v1"),
+    (re.compile(r"no cgroup2 mount"), "cause.no_cgroup2"),
     (re.compile(r"stopped \(SIGSTOP\)"), "cause.sigstop"),
     (re.compile(r"stopped answering"), "cause.not_answering"),
     (re.compile(r"(?P<uri>\S+)/health stopped answering"), "cause.health_not_answering"),
@@ -119,4 +124,14 @@ def cause(written: str) -> str:
         found = pattern.fullmatch(written or "")
         if found:
             return t(key, **found.groupdict())
+    if "; " in (written or ""):  # several probes' reasons, each maybe "what: why" (sandbox, limits)
+        return t("cause.sep").join(_part(part) for part in written.split("; "))
     return written
+
+
+def _part(written: str) -> str:
+    translated = cause(written)
+    if translated == written and ": " in written:
+        what, why = written.split(": ", 1)
+        return f"{what}: {cause(why)}"
+    return translated

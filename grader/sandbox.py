@@ -55,12 +55,12 @@ class Plan:
     detail: str = ""
 
     def describe(self) -> str:
-        from grader.i18n import t
+        from grader.i18n import cause, t
         from grader.messages import MESSAGES
 
         if not self.detail and f"{self.reason}_bare" in MESSAGES:  # no "…: " left hanging
             return t(f"{self.reason}_bare")
-        return t(self.reason, detail=self.detail)
+        return t(self.reason, detail=cause(self.detail))
 
     @property
     def isolated(self) -> bool:

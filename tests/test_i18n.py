@@ -459,6 +459,12 @@ def test_japanese_in_the_stubs_keeps_the_terminology():
     ("http://127.0.0.1:5000/health does not answer 200 (recorded in /tmp/s.json)",
      "http://127.0.0.1:5000/health が 200 を返しません（記録先 /tmp/s.json）"),
     ("stopped (SIGSTOP)", "SIGSTOP で一時停止されました"),
+    ("bubblewrap: not installed (apt-get install bubblewrap); setpriv: setpriv not found (util-linux)",
+     "bubblewrap: インストールされていません（apt-get install bubblewrap）、setpriv: setpriv が見つかりません（util-linux）"),
+    ("v2: memory and pids controllers are not enabled; v1: no v1 memory, pids or cpu hierarchy",
+     "v2: cgroup の memory・pids コントローラが有効ではありません、v1: cgroup v1 の memory・pids・cpu 階層がありません"),
+    ("v2: something else; v1: no v1 memory, pids or cpu hierarchy",
+     "v2: something else、v1: cgroup v1 の memory・pids・cpu 階層がありません"),
     ("something new", "something new"),  # an unknown cause is shown as written, never dropped
 ])
 def test_stack_causes_found_while_grading_read_in_japanese(written, japanese):
