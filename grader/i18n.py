@@ -101,13 +101,13 @@ _CAUSES = (
     (re.compile(r"exited with code (?P<code>-?\w+) before (?P<what>.+)"), "cause.exited_before"),
     (re.compile(r"not ready after (?P<seconds>\d+) s \((?P<what>.+)\)"), "cause.not_ready"),
     (re.compile(r"(?P<uri>\S+)/health does not answer 200 \(recorded in (?P<path>.+)\)"), "cause.external_down"),
-    (re.compile(r"missing programs: (?P<programs>.+)"), "cause.missing_programs"),
     (re.compile(r"cannot list the tracking tables: (?P<error>.*)"), "cause.no_tables"),
     (re.compile(r"not installed \(apt-get install (?P<package>\S+)\)"), "cause.not_installed"),
     (re.compile(r"setpriv not found \(util-linux\)"), "cause.no_setpriv"),
     (re.compile(r"memory and pids controllers are not enabled"), "cause.no_controllers"),
     (re.compile(r"no v1 memory, pids or cpu hierarchy"), "cause.no_v1"),
     (re.compile(r"no cgroup2 mount"), "cause.no_cgroup2"),
+    (re.compile(r"(?P<mount>\S+) has no controllers \(they are bound to v1\)"), "cause.bound_to_v1"),
     (re.compile(r"stopped \(SIGSTOP\)"), "cause.sigstop"),
     (re.compile(r"stopped answering"), "cause.not_answering"),
     (re.compile(r"(?P<uri>\S+)/health stopped answering"), "cause.health_not_answering"),
@@ -124,14 +124,21 @@ def cause(written: str) -> str:
         found = pattern.fullmatch(written or "")
         if found:
             return t(key, **found.groupdict())
-    if "; " in (written or ""):  # several probes' reasons, each maybe "what: why" (sandbox, limits)
-        return t("cause.sep").join(_part(part) for part in written.split("; "))
-    return written
+    # One or several probes' reasons ("; "-joined), each maybe "what: why" (sandbox, limits): translated
+    # part by part; a text none of whose parts is known stays as written, its punctuation included.
+    parts = (written or "").split("; ")
+    translated = [_part(part) for part in parts]
+    if translated == parts:
+        return written
+    return t("cause.sep").join(translated)
 
 
 def _part(written: str) -> str:
-    translated = cause(written)
-    if translated == written and ": " in written:
+    for pattern, key in _CAUSES:
+        found = pattern.fullmatch(written)
+        if found:
+            return t(key, **found.groupdict())
+    if ": " in written:
         what, why = written.split(": ", 1)
-        return f"{what}: {cause(why)}"
-    return translated
+        return f"{what}: {_part(why)}"
+    return written

@@ -150,7 +150,7 @@ def restart_lines(restarts: list[dict]) -> list[str]:
     lines = [t("restart.title", count=len(restarts), attempts=MAX_ATTEMPTS)]
     for event in restarts:
         outcome = (t("restart.restarted", seconds=event.get("seconds", "?")) if event.get("restarted")
-                   else t("restart.failed", error=str(event.get("error", ""))[:200]))
+                   else t("restart.failed", error=cause(str(event.get("error", ""))[:200])))
         lines.append("  " + t("restart.line", time=datetime.datetime.fromtimestamp(event["time"]).strftime("%H:%M:%S"),
                                service=event["service"], cause=cause(event.get("cause", "")), outcome=outcome,
                                scripts=t("value.sep").join(f"{lr} {step}" for lr, step in event.get("scripts") or [])

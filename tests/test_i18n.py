@@ -465,7 +465,13 @@ def test_japanese_in_the_stubs_keeps_the_terminology():
      "v2: cgroup の memory・pids コントローラが有効ではありません、v1: cgroup v1 の memory・pids・cpu 階層がありません"),
     ("v2: something else; v1: no v1 memory, pids or cpu hierarchy",
      "v2: something else、v1: cgroup v1 の memory・pids・cpu 階層がありません"),
-    ("something new", "something new"),  # an unknown cause is shown as written, never dropped
+    ("something new", "something new"),
+    ("creating MLflow's tables failed (exit 1); the grader sent it nothing",  # unknown: kept whole, with its ;
+     "creating MLflow's tables failed (exit 1); the grader sent it nothing"),
+    ("v2: /sys/fs/cgroup has no controllers (they are bound to v1); v1: no v1 memory, pids or cpu hierarchy",
+     "v2: /sys/fs/cgroup にはコントローラがありません（cgroup v1 に割り当て済みです）、"
+     "v1: cgroup v1 の memory・pids・cpu 階層がありません"),
+    ("setpriv: not installed (apt-get install util-linux)", "setpriv: インストールされていません（apt-get install util-linux）"),  # an unknown cause is shown as written, never dropped
 ])
 def test_stack_causes_found_while_grading_read_in_japanese(written, japanese):
     from grader import i18n

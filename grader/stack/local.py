@@ -94,9 +94,11 @@ class LocalStack:
 
     # -- lifecycle -------------------------------------------------------------------------------
     def start(self) -> StackInfo:
-        missing = missing_binaries()
+        missing = missing_programs()
         if missing:
-            raise StackError("local", "missing programs: " + "; ".join(missing))
+            from grader.i18n import t
+
+            raise StackError("local", t("cause.missing_programs", programs=t("auto.sep").join(t(k) for k in missing)))
         self.workdir = Path(tempfile.mkdtemp(prefix="handson-local-", dir=self.base_dir))
         self.workdir.chmod(0o711)  # each service enters it to reach its own folder, none can list it
         guard("+", "d", self.workdir)
