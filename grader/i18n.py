@@ -108,6 +108,18 @@ _CAUSES = (
     (re.compile(r"no v1 memory, pids or cpu hierarchy"), "cause.no_v1"),
     (re.compile(r"no cgroup2 mount"), "cause.no_cgroup2"),
     (re.compile(r"(?P<mount>\S+) has no controllers \(they are bound to v1\)"), "cause.bound_to_v1"),
+    (re.compile(r"the process listening on port (?P<port>\d+) is not this stack's MLflow server \(uid (?P<found>\S+), "
+                r"expected (?P<uid>\S+)\); the grader sent it no credentials"), "cause.port_squatter"),
+    (re.compile(r"creating the MLflow user (?P<user>'[^']*') failed: (?P<error>.*)"), "cause.user_failed"),
+    (re.compile(r"cannot start (?P<program>\S+): (?P<error>.*)"), "cause.cannot_start"),
+    (re.compile(r"creating the bucket-scoped keys failed: (?P<error>.*)"), "cause.keys_failed"),
+    (re.compile(r"initialising a data directory failed \((?P<program>[^)]*)\)"), "cause.datadir_failed"),
+    (re.compile(r"creating MLflow's tables took more than (?P<seconds>\d+) s"), "cause.tables_slow"),
+    (re.compile(r"creating MLflow's tables failed \(exit (?P<code>-?\d+)\)"), "cause.tables_failed"),
+    (re.compile(r"no stack was handed to this worker"), "cause.no_stack_for_worker"),
+    (re.compile(r"root login on its socket"), "cause.what_root_login"),
+    (re.compile(r"ready again"), "cause.what_ready_again"),
+    (re.compile(r"GET (?P<path>\S+) answered 200"), "cause.what_http_200"),
     (re.compile(r"stopped \(SIGSTOP\)"), "cause.sigstop"),
     (re.compile(r"stopped answering"), "cause.not_answering"),
     (re.compile(r"(?P<uri>\S+)/health stopped answering"), "cause.health_not_answering"),
@@ -120,10 +132,9 @@ _CAUSES = (
 
 def cause(written: str) -> str:
     """``written`` (a cause recorded in English) in the current language, when it is one of the common ones."""
-    for pattern, key in _CAUSES:
-        found = pattern.fullmatch(written or "")
-        if found:
-            return t(key, **found.groupdict())
+    whole = _known(written or "")
+    if whole is not None:
+        return whole
     # One or several probes' reasons ("; "-joined), each maybe "what: why" (sandbox, limits): translated
     # part by part; a text none of whose parts is known stays as written, its punctuation included.
     parts = (written or "").split("; ")
@@ -133,11 +144,20 @@ def cause(written: str) -> str:
     return t("cause.sep").join(translated)
 
 
-def _part(written: str) -> str:
+def _known(written: str) -> str | None:
+    """One known cause in the current language (what it waited for, too), or None."""
     for pattern, key in _CAUSES:
         found = pattern.fullmatch(written)
         if found:
-            return t(key, **found.groupdict())
+            return t(key, **{name: _part(value) if name == "what" else value
+                             for name, value in found.groupdict().items()})
+    return None
+
+
+def _part(written: str) -> str:
+    known = _known(written)
+    if known is not None:
+        return known
     if ": " in written:
         what, why = written.split(": ", 1)
         return f"{what}: {_part(why)}"

@@ -454,11 +454,19 @@ def test_japanese_in_the_stubs_keeps_the_terminology():
      "アーティファクトストアが応答しなくなりました（バケットがなくなりました）"),
     ("the artifact store stopped answering: timed out", "アーティファクトストアが応答しなくなりました: timed out"),
     ("exited with code 1", "終了コード 1 で終了しました"),
-    ("exited with code 1 before GET /health answered 200", "GET /health answered 200 の前に終了コード 1 で終了しました"),
-    ("not ready after 180 s (GET /health answered 200)", "180 秒待っても準備ができませんでした（GET /health answered 200）"),
+    ("exited with code 1 before GET /health answered 200", "GET /health が 200 を返す前に終了コード 1 で終了しました"),
+    ("not ready after 180 s (GET /health answered 200)", "180 秒待っても準備ができませんでした（GET /health が 200 を返すことを待っていました）"),
     ("http://127.0.0.1:5000/health does not answer 200 (recorded in /tmp/s.json)",
      "http://127.0.0.1:5000/health が 200 を返しません（記録先 /tmp/s.json）"),
     ("stopped (SIGSTOP)", "SIGSTOP で一時停止されました"),
+    ("not ready after 60 s (root login on its socket)", "60 秒待っても準備ができませんでした（ソケット経由で root としてログインできることを待っていました）"),
+    ("creating MLflow's tables failed (exit 1)", "MLflow のテーブルを作成できませんでした（終了コード 1）"),
+    ("creating the MLflow user 'alice' failed: HTTP 400 bad", "MLflow ユーザー 'alice' を作成できませんでした: HTTP 400 bad"),
+    ("the process listening on port 5000 is not this stack's MLflow server (uid 1000, expected 999); the grader "
+     "sent it no credentials", "ポート 5000 で待ち受けているプロセスはこのスタックの MLflow サーバではありません"
+     "（uid 1000、期待 999）。採点プログラムは認証情報を送っていません"),
+    ("cannot start /usr/sbin/mariadbd: [Errno 13] Permission denied",
+     "/usr/sbin/mariadbd を起動できません: [Errno 13] Permission denied"),
     ("bubblewrap: not installed (apt-get install bubblewrap); setpriv: setpriv not found (util-linux)",
      "bubblewrap: インストールされていません（apt-get install bubblewrap）、setpriv: setpriv が見つかりません（util-linux）"),
     ("v2: memory and pids controllers are not enabled; v1: no v1 memory, pids or cpu hierarchy",
@@ -466,8 +474,8 @@ def test_japanese_in_the_stubs_keeps_the_terminology():
     ("v2: something else; v1: no v1 memory, pids or cpu hierarchy",
      "v2: something else、v1: cgroup v1 の memory・pids・cpu 階層がありません"),
     ("something new", "something new"),
-    ("creating MLflow's tables failed (exit 1); the grader sent it nothing",  # unknown: kept whole, with its ;
-     "creating MLflow's tables failed (exit 1); the grader sent it nothing"),
+    ("the moon is full; the grader sent it nothing",  # unknown: kept whole, with its own punctuation
+     "the moon is full; the grader sent it nothing"),
     ("v2: /sys/fs/cgroup has no controllers (they are bound to v1); v1: no v1 memory, pids or cpu hierarchy",
      "v2: /sys/fs/cgroup にはコントローラがありません（cgroup v1 に割り当て済みです）、"
      "v1: cgroup v1 の memory・pids・cpu 階層がありません"),
