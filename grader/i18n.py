@@ -117,6 +117,13 @@ _CAUSES = (
     (re.compile(r"creating MLflow's tables took more than (?P<seconds>\d+) s"), "cause.tables_slow"),
     (re.compile(r"creating MLflow's tables failed \(exit (?P<code>-?\d+)\)"), "cause.tables_failed"),
     (re.compile(r"no stack was handed to this worker"), "cause.no_stack_for_worker"),
+    (re.compile(r"access control needs an `mlflow` service with a `command:` list \(the basic-auth app is added to "
+                r"it\); see docker-compose.yml"), "cause.compose_command"),
+    (re.compile(r"the interpreter's packages are out of reach of an unprivileged user"), "cause.packages_hidden"),
+    (re.compile(r"a process cannot enter its cgroup: (?P<error>.*)"), "cause.cannot_enter"),
+    (re.compile(r"no controller"), "cause.no_controller"),
+    (re.compile(r"could not set up the cgroup (?P<name>\S+): (?P<error>.*)"), "cause.cgroup_setup"),
+    (re.compile(r"exit (?P<code>-?\d+)"), "cause.exit"),
     (re.compile(r"root login on its socket"), "cause.what_root_login"),
     (re.compile(r"ready again"), "cause.what_ready_again"),
     (re.compile(r"GET (?P<path>\S+) answered 200"), "cause.what_http_200"),
