@@ -54,7 +54,7 @@ def choose(name: str, compose_files=()) -> tuple[str, str]:
     missing = local.missing_programs()
     if not missing:
         return "local", (t("auto.local_images", images=images) + hint) if images else t("auto.local")
-    missing = t("auto.sep").join(t(key) for key in missing)  # in the reader's language
+    missing = local.missing_text(missing)
     if images:
         return "embedded", t("auto.embedded_images", images=images, missing=missing) + hint
     return "embedded", t("auto.embedded", missing=missing)

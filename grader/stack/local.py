@@ -51,6 +51,13 @@ def missing_programs() -> list[str]:
     return missing
 
 
+def missing_text(keys: list[str]) -> str:
+    """What ``missing_programs`` found, as one phrase in the reader's language."""
+    from grader.i18n import t
+
+    return t("auto.sep").join(t(key) for key in keys)
+
+
 def missing_binaries() -> list[str]:
     """What the local backend lacks on this machine, in English (empty when it can run)."""
     from grader.i18n import t_in
@@ -98,7 +105,7 @@ class LocalStack:
         if missing:
             from grader.i18n import t
 
-            raise StackError("local", t("cause.missing_programs", programs=t("auto.sep").join(t(k) for k in missing)))
+            raise StackError("local", t("cause.missing_programs", programs=missing_text(missing)))
         self.workdir = Path(tempfile.mkdtemp(prefix="handson-local-", dir=self.base_dir))
         self.workdir.chmod(0o711)  # each service enters it to reach its own folder, none can list it
         guard("+", "d", self.workdir)
