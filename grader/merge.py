@@ -207,6 +207,8 @@ def merge(args) -> int:
             raise MergeError(t("merge.needs_input", option="-o", kind=t("merge.kind.gradebook")))
         from grader.config import parse_learners
 
+        if args.learners and not args.submissions:
+            raise MergeError(t("learners.needs_submissions"))
         expected = expected_learners(Path(args.submissions) if args.submissions else None,
                                      parse_learners(args.learners))
         roster = lms.read_roster(Path(args.roster)) if args.roster else None

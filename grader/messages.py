@@ -464,7 +464,7 @@ MESSAGES = {
     "merge.wrote_html": {"en": "{count} learner page(s) and the class overview -> {path}",
                          "ja": "受講者のページ {count} 件とクラス全体の概要 -> {path}"},
     "merge.run_id": {"en": "{count} shards merged", "ja": "{count} 個の分割をまとめたもの"},
-    "merge.backend_reason": {"en": "each shard's own stack (see its report)", "ja": "各分割のスタック（各分割のレポートを参照してください）"},
+    "merge.backend_reason": {"en": "each shard's own; see the shard's report", "ja": "分割ごとに異なります。各分割のレポートを参照してください"},
 
     "usage.rootdir": {"en": "pytest chose {rootdir} as its rootdir, which has no checks/ folder. Run pytest from the grader's folder and write the option with '=' (--submissions=DIR, --submission=DIR), or add --rootdir=<grader folder>.",
                       "ja": "pytest が checks/ フォルダのない {rootdir} を rootdir に選びました。採点プログラムのフォルダで pytest を実行し、オプションは '=' 付きで書いてください（--submissions=DIR、--submission=DIR）。または --rootdir=<採点プログラムのフォルダ> を付けてください。"},

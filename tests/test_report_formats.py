@@ -406,6 +406,10 @@ def test_merge_says_what_an_input_is_not(tmp_path):
     assert code == 1 and "nothing to write" in output
     code, output = run_merge(one["gradebook"], "--junitxml", tmp_path / "j.xml")
     assert code == 1 and "--junitxml: no JUnit XML among the inputs" in output
+    code, output = run_merge(one["gradebook"], "-o", tmp_path / "g.csv", "--learners", "alice")
+    assert code == 1 and "--learners chooses learners of --submissions=DIR" in output
+    code, output = run_merge(one["gradebook"], "-o", tmp_path / "g.csv", "--submissions", tmp_path / "nope")
+    assert code == 1 and "no such folder" in output and not (tmp_path / "g.csv").exists()
 
 
 def test_merge_help_speaks_both_languages(capsys):
