@@ -132,13 +132,14 @@ def find_learners(cfg: GraderConfig) -> list[Learner]:
 def select_learners(learners: list[Learner], names: tuple[str, ...], where: Path) -> list[Learner]:
     """``--learners``: the learners named (by folder name or learner id), in class order; a name that is
     neither is an error naming it."""
+    from grader import text
     from grader.i18n import t
 
     known = {lr.folder: lr for lr in learners} | {lr.id: lr for lr in learners}
     unknown = [name for name in names if name not in known]
     if unknown:
-        raise ValueError(t("learners.unknown", count=len(unknown), names=t("value.sep").join(map(repr, unknown)),
-                           path=str(where)))
+        raise ValueError(t("learners.unknown", count=len(unknown), path=str(where),
+                           names=t("value.sep").join(text.quoted(name) for name in unknown)))
     chosen = {known[name].id for name in names}
     return [lr for lr in learners if lr.id in chosen]
 
