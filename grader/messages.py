@@ -713,6 +713,8 @@ MESSAGES = {
     "html.overview_title": {"en": "Hands-on class overview", "ja": "ハンズオン採点レポート: クラス全体"},
     "html.back": {"en": "class overview", "ja": "クラス全体の結果へ"},
     "html.score": {"en": "score", "ja": "得点"},
+    "html.previous": {"en": "previous run", "ja": "前回の得点"},
+    "html.delta": {"en": "change", "ja": "増減"},
     "html.stack": {"en": "stack", "ja": "スタック"},
     "html.stack_value": {"en": "{backend} ({reason})", "ja": "{backend}（{reason}）"},
     "html.run_id": {"en": "grading run", "ja": "採点 ID"},

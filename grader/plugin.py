@@ -526,7 +526,7 @@ def pytest_sessionfinish(session, exitstatus):
         try:
             from grader import html_report
 
-            config.stash[_HTML_LINES] = html_report.write(grading, results, cfg.html_report, began)
+            config.stash[_HTML_LINES] = html_report.write(grading, results, cfg.html_report, began, previous)
         except Exception as e:  # never lose the other reports, never show the grader's traceback
             config.stash[_HTML_LINES] = [t("html.page_failed", learner=str(cfg.html_report),
                                            error=f"{type(e).__name__}: {e}")]

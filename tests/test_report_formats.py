@@ -215,6 +215,24 @@ def test_previous_results_folder_tells_each_check_that_changed(tmp_path):
     assert {r["learner"]: r["delta"] for r in rows} == {"alice": "-1", "bob": "1", "carol": "0"}
 
 
+def test_html_overview_shows_the_previous_run(tmp_path):
+    from grader import html_report, merge
+
+    before = tmp_path / "before.csv"
+    report.write_gradebook(before, report.gradebook_rows(class_results({"alice": (), "bob": ("step2.tag",)})))
+    now = class_results({"alice": ("step4.parent",), "bob": (), "carol": ()})
+    run = merge._MergedRun(report.results_files(write_results_dir(tmp_path / "now", now)))
+    context = html_report.overview_context(run, report.by_learner(now), {}, {}, report.read_previous(before))
+    index = html_report._env().get_template("overview.html.j2").render(**context)
+    cells = {lr: index.split(f'data-learner="{lr}"')[1].split("</tr>")[0] for lr in ("alice", "bob", "carol")}
+    assert f'previous">{TOP:g}</td>' in cells["alice"] and 'data-delta="-1">-1<' in cells["alice"]
+    assert 'data-delta="1">+1<' in cells["bob"]
+    assert 'previous">-</td>' in cells["carol"] and 'data-delta="">-<' in cells["carol"]
+    plain = html_report._env().get_template("overview.html.j2").render(
+        **html_report.overview_context(run, report.by_learner(now), {}, {}))
+    assert "data-delta" not in plain and "previous run" not in plain
+
+
 def test_previous_that_is_not_a_gradebook_is_refused(tmp_path):
     path = tmp_path / "x.csv"
     path.write_text("a,b\n1,2\n")
