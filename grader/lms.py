@@ -37,6 +37,8 @@ ASSIGNMENT = "MLflow hands-on"
 
 CANVAS_IDENTITY = ("Student", "ID", "SIS User ID", "SIS Login ID", "Section")
 CANVAS_POINTS_POSSIBLE = "    Points Possible"
+# What Canvas can match a row to a student on (Section alone names no one).
+CANVAS_MATCHED_ON = CANVAS_IDENTITY[:4]
 # Moodle's labels for the user fields a grade import can match on, in the order one is chosen from a roster.
 MOODLE_IDENTIFIERS = ("Email address", "ID number", "Username")
 
@@ -88,7 +90,8 @@ def read_roster(path: Path) -> Roster:
         entry = {}
         for field, value in zip(header, row):
             if field and field not in entry:
-                entry[field] = value.strip()
+                # A folder name is matched exactly (folders may start or end with a space); identities trimmed.
+                entry[field] = value if field == "folder" else value.strip()
         # Canvas's own export as a roster: its "Points Possible" row is not a student.
         if entry.get("Student") == CANVAS_POINTS_POSSIBLE.strip() or not any(entry.values()):
             continue
@@ -109,6 +112,8 @@ class Matched:
     rows: list[tuple[dict, dict]]  # (gradebook row, roster entry)
     missing: list[dict]  # gradebook rows of learners not in the roster
     orphans: list[dict]  # roster entries whose folder was not graded
+    # gradebook rows whose roster entry has none of the identities the LMS matches on
+    unidentified: list[dict] = dataclasses.field(default_factory=list)
 
 
 def match(rows: list[dict], roster: Roster | None) -> Matched:
@@ -149,6 +154,9 @@ def write(path: Path, rows: list[dict], fmt: str, roster: Roster | None) -> Matc
     """Write ``rows`` (gradebook rows, report.gradebook_rows) as the LMS ``fmt`` imports them."""
     matched = match(sorted(rows, key=lambda r: r["learner"]), roster)
     identifier = moodle_identifier(roster) if fmt == "moodle" else None
+    identities = (identifier,) if fmt == "moodle" else CANVAS_MATCHED_ON
+    matched.unidentified = [row for row, entry in matched.rows if not any(entry.get(f) for f in identities)]
+    matched.rows = [(row, entry) for row, entry in matched.rows if any(entry.get(f) for f in identities)]
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "w", newline="", encoding="utf-8") as f:
         writer = csv.writer(f)
@@ -180,6 +188,13 @@ def problem_lines(matched: Matched, roster: Roster | None, fmt: str) -> list[str
                        names=t("value.sep").join(names)))
         lines += ["  " + t("summary.learner", learner=name, score=r["total"], max=r["max"])
                   for name, r in zip(names, matched.missing)]
+    if matched.unidentified:
+        names = [report.learner_label(r["learner"], r.get("folder")) for r in matched.unidentified]
+        columns = (moodle_identifier(roster),) if fmt == "moodle" else CANVAS_MATCHED_ON
+        lines.append(t("roster.no_identity", count=len(names), path=str(roster.path), format=fmt,
+                       columns=t("value.sep").join(columns), names=t("value.sep").join(names)))
+        lines += ["  " + t("summary.learner", learner=name, score=r["total"], max=r["max"])
+                  for name, r in zip(names, matched.unidentified)]
     if matched.orphans:
         labels = [t("learner.folder", learner=roster.label(e), folder=e["folder"])
                   if e.get("folder") and roster.label(e) != e["folder"] else roster.label(e) for e in matched.orphans]

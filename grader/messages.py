@@ -421,6 +421,8 @@ MESSAGES = {
                                     "ja": "--roster {path}: Moodle がユーザーの照合に使う列（{columns}）が名簿にありません"},
     "roster.missing": {"en": "warning: {count} learner(s) are not in the roster {path}, so they are not in the {format} gradebook: {names}",
                        "ja": "警告: 名簿 {path} にない受講者が {count} 名いるため、{format} の成績表には含めていません: {names}"},
+    "roster.no_identity": {"en": "warning: {count} learner(s) have a row in the roster {path} with none of {columns} filled in, so they are not in the {format} gradebook: {names}",
+                           "ja": "警告: 名簿 {path} で {columns} のどれも入力されていない受講者が {count} 名いるため、{format} の成績表には含めていません: {names}"},
     "roster.orphans": {"en": "warning: {count} roster entries of {path} have no graded submission folder: {names}",
                        "ja": "警告: 名簿 {path} の {count} 件は、採点した提出フォルダと対応していません: {names}"},
     "previous.no_file": {"en": "--previous {path}: no such file or folder", "ja": "--previous {path}: ファイルもフォルダもありません"},

@@ -101,6 +101,20 @@ def test_canvas_gradebook_has_the_documented_header_and_points_possible_row(tmp_
     assert lines[2].startswith("warning: 1 roster entries") and "Lopez, Dana (folder 'dana')" in lines[2]
 
 
+def test_a_roster_row_without_an_identity_is_listed_not_written(tmp_path):
+    """A folder whose row has no identity the LMS matches on (a blank email for Moodle), and a folder
+    whose name starts with a space (matched exactly)."""
+    roster = lms.read_roster(write_roster(tmp_path / "r.csv", "folder,email\nalice,\n bob,bob@example.org\n"))
+    rows = report.gradebook_rows(class_results({"alice": (), "bob-x": ()}), {"bob-x": " bob"})
+    path = tmp_path / "moodle.csv"
+    matched = report.write_gradebook(path, rows, "moodle", roster)
+    assert rows_of(path) == [["Email address", "MLflow hands-on"], ["bob@example.org", f"{TOP:g}"]]
+    assert [r["learner"] for r in matched.unidentified] == ["alice"] and not matched.missing
+    lines = lms.problem_lines(matched, roster, "moodle")
+    assert lines == [f"warning: 1 learner(s) have a row in the roster {tmp_path / 'r.csv'} with none of Email address "
+                     f"filled in, so they are not in the moodle gradebook: alice", f"  alice: {TOP:g}/{TOP:g} points"]
+
+
 def test_canvas_export_with_a_folder_column_is_a_roster(tmp_path):
     """The LMS's own export (BOM, Points Possible row, other assignment columns) plus a folder column."""
     text = ("\ufeffStudent,ID,SIS User ID,SIS Login ID,Section,Quiz 1 (23),Folder\n"
