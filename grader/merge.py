@@ -103,7 +103,11 @@ def read_results(paths: list[Path]) -> tuple[dict[str, tuple[Path, dict]], dict[
     """learner id -> (its results.json, what it holds), and the folders each learner is in."""
     merged, seen = {}, {}
     for folder in paths:
-        for learner, (file, data) in report.results_files(folder).items():
+        try:
+            files = report.results_files(folder)
+        except ValueError as e:  # a results.json that is not JSON
+            raise MergeError(t("merge.bad_results", path=str(folder), error=str(e))) from None
+        for learner, (file, data) in files.items():
             seen.setdefault(learner, []).append(str(folder))
             merged[learner] = (file, data)
     return merged, seen
@@ -225,7 +229,7 @@ def merge(args) -> int:
                 problems += _check(t(f"merge.kind.{kind}"), seen, expected)
         if problems:
             raise MergeError("\n".join([t("merge.refused"), *("  " + p for p in problems)]))
-    except (MergeError, ValueError) as e:
+    except (MergeError, ValueError, OSError) as e:  # ValueError: a roster's (lms.RosterError); OSError names its file
         print(str(e), file=sys.stderr)
         return 1
     lines = []

@@ -448,6 +448,7 @@ MESSAGES = {
     "merge.not_a_gradebook": {"en": "{path}: not a gradebook in the grader's csv format (write the shards' gradebooks with --gradebook-format csv, the default)",
                               "ja": "{path}: 採点プログラムの csv 形式の成績表ではありません（各分割の成績表は --gradebook-format csv、つまり既定の形式で書き出してください）"},
     "merge.bad_junit": {"en": "{path}: not a JUnit XML file ({error})", "ja": "{path}: JUnit XML ファイルではありません（{error}）"},
+    "merge.bad_results": {"en": "{path}: a results.json in it is not JSON ({error})", "ja": "{path}: JSON として読めない results.json があります（{error}）"},
     "merge.refused": {"en": "merge refused, nothing written:", "ja": "まとめられないため、何も書き出していません:"},
     "merge.duplicate": {"en": "{kind}: {count} learner(s) in more than one shard: {names}",
                         "ja": "{kind}: 複数の分割に含まれる受講者が {count} 名います: {names}"},
