@@ -454,21 +454,25 @@ def test_merge_help_speaks_both_languages(capsys):
 # -- a real run: --learners on a class (starts the session's local stack) --------------------------------------
 @pytest.mark.realstack
 def test_learners_grades_only_those_learners(tmp_path, local_stack_file):
+    """Two learners of three, step 1 only; with --previous (an earlier run's results folder, made here: a_good
+    then failed step1.experiment_tag) the gradebook and the terminal say what changed."""
     klass = tmp_path / "class"
     shutil.copytree(ROOT / "solutions", klass / "a_good")
     shutil.copytree(ROOT / "exercises", klass / "b_stub")
     shutil.copytree(ROOT / "solutions", klass / "c_other")
+    earlier = [r for r in results_for("a_good", failing=("step1.experiment_tag",), only_step="step1")]
+    previous = write_results_dir(tmp_path / "earlier", earlier)
     graded = grade(tmp_path, "-k", "step1", "--learners", "b_stub,a_good", "--gradebook", str(tmp_path / "g.csv"),
-                   stack_file=local_stack_file, submissions=klass)
+                   "--previous", str(previous), stack_file=local_stack_file, submissions=klass)
     assert sorted(graded.results) == ["a_good", "b_stub"], graded.output[-3000:]
-    assert {s for s in graded.statuses("a_good").values()} == {"passed"}, graded.output[-3000:]
+    assert set(graded.statuses("a_good").values()) == {"passed"}, graded.output[-3000:]
     assert "failed" in graded.statuses("b_stub").values()
-    assert [r["learner"] for r in report.read_gradebook(tmp_path / "g.csv")] == ["a_good", "b_stub"]
     assert "(2/2 learners done)" in graded.output
-    # graded again with --previous: the gradebook says nothing changed
-    (tmp_path / "again").mkdir()
-    again = grade(tmp_path / "again", "-k", "step1", "--learners", "a_good", "--previous", str(tmp_path / "g.csv"),
-                  "--gradebook", str(tmp_path / "g2.csv"), stack_file=local_stack_file, submissions=klass)
-    rows = report.read_gradebook(tmp_path / "g2.csv")
-    assert [(r["learner"], r["delta"]) for r in rows] == [("a_good", "0")], again.output[-3000:]
-    assert "no learner's points or checks changed" in again.output
+    rows = report.read_gradebook(tmp_path / "g.csv")
+    top = f"{catalog.max_points('step1'):g}"
+    assert [(r["learner"], r["total"], r["previous"], r["delta"]) for r in rows] == [
+        ("a_good", top, f"{catalog.max_points('step1') - 1:g}", "1"), ("b_stub", rows[1]["total"], "", "")]
+    assert "changes since the previous run" in graded.output
+    assert f"a_good: {catalog.max_points('step1') - 1:g} → {top} points (+1)" in graded.output
+    assert "✘ → ✔ step1.experiment_tag" in " ".join(graded.output.split()), graded.output[-3000:]
+    assert "b_stub: " in graded.output and "not graded in the previous run" in graded.output
