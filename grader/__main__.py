@@ -1,5 +1,5 @@
-"""``python -m grader``: start/stop/look inside a grading stack, merge shard gradebooks, export the learner release,
-practice drills."""
+"""``python -m grader``: start/stop/look inside a grading stack, merge the reports of shards, export the learner
+release, practice drills."""
 
 from __future__ import annotations
 
@@ -112,15 +112,9 @@ def _stack_down(_args) -> int:
 
 
 def _merge(args) -> int:
-    from grader import report
+    from grader.merge import merge
 
-    rows = {}
-    for path in args.inputs:
-        for row in report.read_gradebook(Path(path)):
-            rows[row["learner"]] = row
-    report.write_gradebook(Path(args.output), list(rows.values()))
-    print(f"{len(rows)} learner(s) -> {args.output}")
-    return 0
+    return merge(args)
 
 
 def _export(args) -> int:
@@ -166,7 +160,15 @@ def main(argv: list[str] | None = None) -> int:
 
     merge = sub.add_parser("merge", help=t("help.merge"))
     merge.add_argument("inputs", nargs="+", help=t("help.merge_inputs"))
-    merge.add_argument("-o", "--output", required=True, help=t("help.merge_output"))
+    merge.add_argument("-o", "--output", default=None, metavar="PATH", help=t("help.merge_output"))
+    merge.add_argument("--gradebook-format", choices=("csv", "canvas", "moodle"), default="csv",
+                       help=t("help.gradebook_format"))
+    merge.add_argument("--roster", default=None, metavar="PATH", help=t("help.roster"))
+    merge.add_argument("--grade-json", default=None, metavar="DIR", help=t("help.merge_grade_json"))
+    merge.add_argument("--junitxml", default=None, metavar="PATH", help=t("help.merge_junitxml"))
+    merge.add_argument("--html-report", default=None, metavar="DIR", help=t("help.merge_html_report"))
+    merge.add_argument("--submissions", default=None, metavar="DIR", help=t("help.merge_submissions"))
+    merge.add_argument("--learners", default=None, metavar="A,B,…", help=t("help.merge_learners"))
 
     cls = sub.add_parser("classroom", help=t("help.classroom"))
     cls.add_argument("--write", action="store_true", help=t("help.classroom_write"))

@@ -9,6 +9,8 @@ import dataclasses
 import os
 from pathlib import Path
 
+from grader.i18n import t
+
 
 @dataclasses.dataclass(frozen=True)
 class GraderConfig:
@@ -33,6 +35,14 @@ class GraderConfig:
     script_memory: int = 1 << 30
     script_tmp: int = 256 << 20
     script_file_size: int = 256 << 20
+    # --gradebook-format: csv (the grader's own columns), canvas or moodle (grader/lms.py); --roster: the CSV
+    # mapping submission folders to LMS identities
+    gradebook_format: str = "csv"
+    roster: Path | None = None
+    # --previous: a gradebook CSV or results folder of an earlier run (previous/delta columns, what changed)
+    previous: Path | None = None
+    # --learners: grade only these learners of --submissions (folder names or learner ids)
+    learners: tuple[str, ...] = ()
 
     def limits(self):
         """The caps every learner script runs under."""
@@ -138,6 +148,14 @@ def get_config(config) -> GraderConfig:
         raise ValueError(f"--sandbox {sandbox_mode!r} is not one of {', '.join(MODES)}")
     _check_folder("--submission", submission)
     _check_folder("--submissions", out(submissions))
+    learners = parse_learners(config.getoption("learners"))
+    if learners and not submissions:
+        raise ValueError(t("learners.needs_submissions"))
+    roster, previous = out(config.getoption("roster")), out(config.getoption("previous"))
+    if roster is not None and not roster.is_file():
+        raise ValueError(t("roster.no_file", path=str(roster)))
+    if previous is not None and not previous.exists():
+        raise ValueError(t("previous.no_file", path=str(previous)))
     return GraderConfig(
         rootdir=rootdir,
         submission=submission,
@@ -157,4 +175,13 @@ def get_config(config) -> GraderConfig:
         script_memory=_size(config, "script_memory"),
         script_tmp=_size(config, "script_tmp"),
         script_file_size=_size(config, "script_file_size"),
+        gradebook_format=config.getoption("gradebook_format") or "csv",
+        roster=roster,
+        previous=previous,
+        learners=learners,
     )
+
+
+def parse_learners(text: str | None) -> tuple[str, ...]:
+    """``--learners a,b,c``: the names, in order, each once (spaces around a name ignored)."""
+    return tuple(dict.fromkeys(name.strip() for name in (text or "").split(",") if name.strip()))

@@ -302,12 +302,17 @@ def _run_facts(grading) -> dict:
             "elapsed": f"{time.time() - grading.started:.1f}"}
 
 
-def overview_context(grading, per_learner: dict, pages: dict[str, str], problems: dict[str, str]) -> dict:
+def overview_context(grading, per_learner: dict, pages: dict[str, str], problems: dict[str, str],
+                     previous: dict | None = None) -> dict:
+    """``previous``: learner id -> report.Previous (--previous), shown as two columns beside the score."""
     learners = []
     for learner in grading.learners:
         checks = per_learner.get(learner.id, {})
         per_step = report.step_points(checks)
-        learners.append({"id": learner.id, "folder": learner.folder, "page": pages.get(learner.id),
+        before = (previous or {}).get(learner.id)
+        score = sum(r.score for r in checks.values())
+        learners.append({"previous": before.total if before else None,
+                         "delta": score - before.total if before else None,"id": learner.id, "folder": learner.folder, "page": pages.get(learner.id),
                          "problem": problems.get(learner.id),
                          "score": sum(r.score for r in checks.values()),
                          "max": sum(r.max_score for r in checks.values()),
@@ -329,7 +334,7 @@ def overview_context(grading, per_learner: dict, pages: dict[str, str], problems
     rates.sort(key=lambda r: (-(r["failed"] / max(r["passed"] + r["failed"], 1)), -r["failed"]))
     top = catalog.max_points()
     scores = [x["score"] for x in learners if x["max"]]
-    return {"learners": learners, "rates": rates, "steps": catalog.STEPS, "top": top,
+    return {"learners": learners, "rates": rates, "steps": catalog.STEPS, "top": top, "with_previous": previous is not None,
             "restarts": report.restart_lines(grading.restarts())[1:],
             "histogram": plots.score_histogram(scores, top) if scores else None,
             "rates_plot": plots.check_rates(rates) if rates else None,
@@ -342,9 +347,11 @@ def _fallback(env, learner: str, error: BaseException) -> str:
         learner=learner, lang=get_lang(), error=f"{type(error).__name__}: {error}")
 
 
-def write(grading, results: list[report.Result], out: Path, began: float | None = None) -> list[str]:
+def write(grading, results: list[report.Result], out: Path, began: float | None = None,
+          previous: dict | None = None) -> list[str]:
     """Write the pages; returns lines for the terminal (where the report is, and what went wrong).
-    ``began``: when the caller started on the report (``time.perf_counter()``), imports included."""
+    ``began``: when the caller started on the report (``time.perf_counter()``), imports included;
+    ``previous``: the previous run's results (--previous), for the overview."""
     began = time.perf_counter() if began is None else began
     out.mkdir(parents=True, exist_ok=True)
     env = _env()
@@ -366,7 +373,7 @@ def write(grading, results: list[report.Result], out: Path, began: float | None 
     if grading.cfg.submissions:
         try:
             index = env.get_template("overview.html.j2").render(
-                **overview_context(grading, per_learner, pages, problems))
+                **overview_context(grading, per_learner, pages, problems, previous))
         except Exception as e:
             lines.append(t("html.page_failed", learner="index.html", error=f"{type(e).__name__}: {e}"))
             index = _fallback(env, "index.html", e)

@@ -52,6 +52,17 @@ def pytest_addoption(parser):
     group.addoption("--grade-json", default=None, metavar="PATH",
                     help="write Gradescope results.json (a folder, one file per learner, with --submissions)")
     group.addoption("--gradebook", default=None, metavar="PATH", help="write a CSV gradebook")
+    group.addoption("--gradebook-format", default=None, choices=("csv", "canvas", "moodle"),
+                    help="the gradebook's format: csv (the grader's own columns, the default), canvas (Canvas "
+                         "Gradebook import) or moodle (Moodle grade import); see --roster")
+    group.addoption("--roster", default=None, metavar="PATH",
+                    help="CSV mapping submission folders (column 'folder') to LMS identities, for "
+                         "--gradebook-format canvas|moodle")
+    group.addoption("--previous", default=None, metavar="PATH",
+                    help="an earlier run's gradebook CSV or results folder: the gradebook gets previous and delta "
+                         "columns, the summary says what changed")
+    group.addoption("--learners", default=None, metavar="A,B,…",
+                    help="grade only these learners of --submissions (folder names or learner ids, comma-separated)")
     group.addoption("--html-report", default=None, metavar="DIR",
                     help="write an HTML report per learner and DIR/index.html (with --submissions: a class overview)")
     group.addoption("--shard", default=None, metavar="i/N", help="grade only every N-th learner, from the i-th")
@@ -103,6 +114,7 @@ def pytest_configure(config):
         # the configuration cannot be read from there, but the language can: say it in the chosen one.
         set_lang(language(config))
         raise pytest.UsageError(t("usage.rootdir", rootdir=config.rootpath))
+    set_lang(language(config))  # option errors below are told in the chosen language
     try:
         cfg = get_config(config)
     except ValueError as e:  # bad options: one clear line, not a traceback
@@ -122,6 +134,7 @@ def pytest_configure(config):
     config.stash[_RESULTS] = []
     config.pluginmanager.register(_Collector(config), "handson-collector")
     if workerinput is None:
+        _read_class_files(config, cfg)
         _interrupt_on_termination()
         if cfg.html_report:
             # The report's expected values come from the check modules as they are now, before any learner
@@ -129,6 +142,23 @@ def pytest_configure(config):
             from grader import html_report
 
             html_report.preload(cfg.rootdir)
+
+
+def _read_class_files(config, cfg) -> None:
+    """The roster and the previous run, read before anything is graded: a bad file stops the run at once, and
+    --previous may name the very gradebook this run writes."""
+    from grader import lms
+
+    try:
+        if cfg.roster is not None:
+            roster = lms.read_roster(cfg.roster)
+            if cfg.gradebook_format == "moodle":
+                lms.moodle_identifier(roster)
+            config.stash[_ROSTER] = roster
+        if cfg.previous is not None:
+            config.stash[_PREVIOUS] = report.read_previous(cfg.previous)
+    except ValueError as e:
+        raise pytest.UsageError(str(e)) from None
 
 
 def _interrupt_on_termination() -> None:
@@ -475,8 +505,19 @@ def pytest_sessionfinish(session, exitstatus):
             learner, checks = next(iter(per_learner.items()))
             report.write_gradescope(cfg.grade_json, checks, uri, learner=learner, folder=folders.get(learner),
                                     restarts=report.restarts_of(learner, restarts))
+    previous = config.stash.get(_PREVIOUS, None)
+    if previous is not None:
+        config.stash[_CHANGES] = report.change_lines(results, previous, folders)
     if cfg.gradebook:
-        report.write_gradebook(cfg.gradebook, report.gradebook_rows(results, folders, restarts))
+        from grader import lms
+
+        rows = report.gradebook_rows(results, folders, restarts)
+        if previous is not None and cfg.gradebook_format == "csv":
+            report.add_previous(rows, previous)
+        roster = config.stash.get(_ROSTER, None)
+        matched = report.write_gradebook(cfg.gradebook, rows, cfg.gradebook_format, roster)
+        if matched is not None:
+            config.stash[_ROSTER_LINES] = lms.problem_lines(matched, roster, cfg.gradebook_format)
     if cfg.html_report:
         # Last, while the stack is still up (it stops at unconfigure): the pages read what scripts logged.
         import time
@@ -485,7 +526,7 @@ def pytest_sessionfinish(session, exitstatus):
         try:
             from grader import html_report
 
-            config.stash[_HTML_LINES] = html_report.write(grading, results, cfg.html_report, began)
+            config.stash[_HTML_LINES] = html_report.write(grading, results, cfg.html_report, began, previous)
         except Exception as e:  # never lose the other reports, never show the grader's traceback
             config.stash[_HTML_LINES] = [t("html.page_failed", learner=str(cfg.html_report),
                                            error=f"{type(e).__name__}: {e}")]
@@ -493,6 +534,10 @@ def pytest_sessionfinish(session, exitstatus):
 
 _HTML_LINES = pytest.StashKey[list]()
 _RESTARTS = pytest.StashKey[list]()
+_ROSTER = pytest.StashKey[object]()
+_ROSTER_LINES = pytest.StashKey[list]()
+_PREVIOUS = pytest.StashKey[dict]()
+_CHANGES = pytest.StashKey[list]()
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config):
@@ -507,6 +552,14 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
             terminalreporter.write_line(t("summary.infra_note"))
     for line in report.restart_lines(config.stash.get(_RESTARTS, [])):
         terminalreporter.write_line(line, yellow=True)
+    if _PREVIOUS in config.stash:
+        changes = config.stash.get(_CHANGES, [])
+        terminalreporter.write_sep("-", t("previous.title", path=str(config.stash[_SESSION].cfg.previous)))
+        for line in changes or [t("previous.no_change")]:
+            terminalreporter.write_line(line)
+    for line in config.stash.get(_ROSTER_LINES, []):
+        # The warning lines (not indented) in yellow; the learners and entries they list under them.
+        terminalreporter.write_line(line, yellow=not line.startswith(" "))
     for line in config.stash.get(_HTML_LINES, []):
         terminalreporter.write_line(line)
     sys.stdout.flush()

@@ -198,17 +198,153 @@ def gradebook_rows(results: list[Result], folders: dict[str, str] | None = None,
     return rows
 
 
-def write_gradebook(path: Path, rows: list[dict]) -> None:
+GRADEBOOK_FIELDS = ["learner", *GRADEBOOK_STEPS, "total", "max", "errors", "folder", "restarts", "not_graded"]
+# --previous: the previous run's total and the change since, appended after every column of today's format.
+PREVIOUS_FIELDS = ["previous", "delta"]
+
+
+def write_gradebook(path: Path, rows: list[dict], fmt: str = "csv", roster=None):
+    """Write the gradebook: ``fmt`` "csv" (the grader's own columns) or an LMS's import format (grader/lms.py,
+    ``roster``: lms.Roster or None). Returns what the roster matched (lms.Matched) for an LMS format, else None."""
+    if fmt != "csv":
+        from grader import lms
+
+        return lms.write(path, rows, fmt, roster)
     path.parent.mkdir(parents=True, exist_ok=True)
     # Columns added later come last, so tools that read the columns by position still find theirs.
-    fields = ["learner", *GRADEBOOK_STEPS, "total", "max", "errors", "folder", "restarts", "not_graded"]
+    fields = list(GRADEBOOK_FIELDS)
+    if any("previous" in row for row in rows):
+        fields += PREVIOUS_FIELDS
     with open(path, "w", newline="", encoding="utf-8") as f:
         writer = csv.DictWriter(f, fieldnames=fields)
         writer.writeheader()
         for row in sorted(rows, key=lambda r: r["learner"]):
             writer.writerow({k: row.get(k, "") for k in fields})
+    return None
 
 
 def read_gradebook(path: Path) -> list[dict]:
     with open(path, newline="", encoding="utf-8") as f:
         return list(csv.DictReader(f))
+
+
+def read_results_dir(path: Path) -> dict[str, dict]:
+    """A ``--grade-json`` folder of a class: learner id -> its results.json (``<id>/results.json``)."""
+    return {learner: data for learner, (_file, data) in results_files(path).items()}
+
+
+def results_files(path: Path) -> dict[str, tuple[Path, dict]]:
+    """learner id -> (its results.json, what it holds), for a ``--grade-json`` folder of a class."""
+    out = {}
+    for file in sorted(path.glob("*/results.json")):
+        data = json.loads(file.read_text(encoding="utf-8"))
+        out[(data.get("extra_data") or {}).get("learner") or file.parent.name] = (file, data)
+    return out
+
+
+def results_of_json(learner: str, data: dict) -> dict[str, Result]:
+    """The results a results.json holds (its tests' ``extra_data``), as the grader's own Result objects."""
+    checks = {}
+    for test in data.get("tests", []):
+        extra = test.get("extra_data") or {}
+        check = extra.get("check")
+        if check in catalog.BY_ID:
+            checks[check] = Result(learner, check, extra.get("status") or test.get("status", "failed"),
+                                   test.get("output", ""), needs=tuple(extra.get("needs") or ()))
+    return checks
+
+
+# -- --previous: what changed since an earlier run -----------------------------------------------------
+@dataclasses.dataclass
+class Previous:
+    total: float
+    steps: dict[str, float]
+    # check id -> (status, message); None when the previous run is a gradebook (points per step only)
+    checks: dict[str, tuple[str, str]] | None = None
+
+
+class PreviousError(ValueError):
+    """--previous names nothing the grader can read; the message is in the reader's language."""
+
+
+def read_previous(path: Path) -> dict[str, Previous]:
+    """learner id -> the previous run's result, from a gradebook CSV (the grader's own format), a results
+    folder (``--grade-json`` of a class) or one results.json."""
+    try:
+        if path.is_dir():
+            datas = read_results_dir(path)
+            if not datas:
+                raise PreviousError(t("previous.unreadable", path=str(path)))
+        elif path.suffix == ".json":
+            data = json.loads(path.read_text(encoding="utf-8"))
+            datas = {(data.get("extra_data") or {}).get("learner") or path.stem: data}
+        else:
+            rows = read_gradebook(path)
+            if rows and not {"learner", "total"} <= set(rows[0]):
+                raise PreviousError(t("previous.unreadable", path=str(path)))
+            return {row["learner"]: Previous(float(row["total"] or 0),
+                                             {s: float(row[s]) for s in GRADEBOOK_STEPS if row.get(s)})
+                    for row in rows}
+    except PreviousError:
+        raise
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as e:
+        raise PreviousError(t("previous.broken", path=str(path), error=f"{type(e).__name__}: {e}")) from None
+    out = {}
+    for learner, data in datas.items():
+        checks = results_of_json(learner, data)
+        out[learner] = Previous(float(data.get("score", 0)), {s: got for s, (got, _) in step_points(checks).items()},
+                                {c: (r.status, r.message) for c, r in checks.items()})
+    return out
+
+
+def add_previous(rows: list[dict], previous: dict[str, Previous]) -> list[dict]:
+    """The gradebook's ``previous`` and ``delta`` columns (empty for a learner the previous run did not grade)."""
+    for row in rows:
+        before = previous.get(row["learner"])
+        row["previous"] = _num(before.total) if before else ""
+        row["delta"] = _num(float(row["total"]) - before.total) if before else ""
+    return rows
+
+
+def _found_line(message: str) -> str:
+    """The "found" line of a failure message (why it fails now), or its first line after the title."""
+    lines = [line.strip() for line in message.splitlines()[1:] if line.strip()]
+    found = t("label.found").strip()
+    return next((line for line in lines if line.startswith(found)), lines[0] if lines else "")
+
+
+def change_lines(results: list[Result], previous: dict[str, Previous],
+                 folders: dict[str, str] | None = None) -> list[str]:
+    """The terminal's "changes since the previous run": per learner whose points or checks changed, the
+    points before and now, and each check whose outcome changed (with why it does not pass now)."""
+    marks = outcomes.MARKS
+    folders = folders or {}
+    lines = []
+    for learner, checks in sorted(by_learner(results).items()):
+        label = learner_label(learner, folders.get(learner))
+        total = sum(r.score for r in checks.values())
+        before = previous.get(learner)
+        if before is None:
+            lines.append(t("previous.new", learner=label, score=_num(total)))
+            continue
+        changed = []
+        if before.checks is not None:
+            for r in _ordered(checks):
+                old = before.checks.get(r.check)
+                if old is not None and old[0] == r.status:
+                    continue
+                was = marks.get(old[0], "?") if old else t("previous.not_run")
+                line = f"    {was} → {marks.get(r.status, '?')} {r.check:<26} {catalog.get(r.check).title()}"
+                why = _found_line(r.message) if r.status != outcomes.PASSED else ""
+                changed.append(line)
+                if why:
+                    changed.append("        " + why)
+        else:
+            for step, (got, _top) in step_points(checks).items():
+                if step in before.steps and before.steps[step] != got:
+                    changed.append(f"    {step}: {_num(before.steps[step])} → {_num(got)}")
+        if changed or total != before.total:
+            lines.append(t("previous.learner", learner=label, before=_num(before.total), score=_num(total),
+                           delta=("+" if total >= before.total else "") + _num(total - before.total)))
+            lines += changed
+    return lines

@@ -109,18 +109,39 @@ def _fold(name: str) -> str:
     return unicodedata.normalize("NFC", name).casefold()
 
 
+def find_learners_in(submissions: Path) -> list[Learner]:
+    """Every learner of a class folder: one per sub-folder (not hidden, not starting with "_"), in name order."""
+    folders = sorted(p for p in submissions.iterdir() if p.is_dir() and not p.name.startswith((".", "_")))
+    # Ids are given over the whole class, before --learners and sharding: every run gives a learner the same id.
+    ids = learner_ids([p.name for p in folders])
+    return [Learner(ids[p.name], p) for p in folders]
+
+
 def find_learners(cfg: GraderConfig) -> list[Learner]:
     if cfg.submissions:
-        folders = sorted(p for p in cfg.submissions.iterdir()
-                         if p.is_dir() and not p.name.startswith((".", "_")))
-        # Ids are given over the whole class, before sharding: every shard gives a learner the same id.
-        ids = learner_ids([p.name for p in folders])
-        learners = [Learner(ids[p.name], p) for p in folders]
+        learners = find_learners_in(cfg.submissions)
+        if cfg.learners:
+            learners = select_learners(learners, cfg.learners, cfg.submissions)
         if cfg.shard:
             index, total = cfg.shard
             learners = learners[index - 1::total]
         return learners
     return [Learner(learner_ids([cfg.submission.name])[cfg.submission.name], cfg.submission)]
+
+
+def select_learners(learners: list[Learner], names: tuple[str, ...], where: Path) -> list[Learner]:
+    """``--learners``: the learners named (by folder name or learner id), in class order; a name that is
+    neither is an error naming it."""
+    from grader import text
+    from grader.i18n import t
+
+    known = {lr.folder: lr for lr in learners} | {lr.id: lr for lr in learners}
+    unknown = [name for name in names if name not in known]
+    if unknown:
+        raise ValueError(t("learners.unknown", count=len(unknown), path=str(where),
+                           names=t("value.sep").join(text.quoted(name) for name in unknown)))
+    chosen = {known[name].id for name in names}
+    return [lr for lr in learners if lr.id in chosen]
 
 
 @dataclasses.dataclass
@@ -146,6 +167,8 @@ def _status(url: str, headers: dict | None = None) -> int | None:
 class GradingSession:
     def __init__(self, cfg: GraderConfig, workerinput: dict | None = None):
         self.cfg = cfg
+        # First: an unknown --learners name stops here, before anything is created.
+        self.learners = find_learners(cfg)
         self.is_worker = workerinput is not None
         if workerinput:
             self.run_id = workerinput["handson_run_id"]
@@ -172,7 +195,6 @@ class GradingSession:
         self._auth = None
         self.sandbox = sandbox.plan(cfg.sandbox)
         self._sandbox_base: Path | None = None
-        self.learners = find_learners(cfg)
         self.started = time.time()
 
     # -- the stack ---------------------------------------------------------------------------------
