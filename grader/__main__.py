@@ -1,5 +1,5 @@
 """``python -m grader``: start/stop/look inside a grading stack, merge shard gradebooks, export the learner release,
-practice drills."""
+practice drills, the class's similarity report."""
 
 from __future__ import annotations
 
@@ -180,6 +180,9 @@ def main(argv: list[str] | None = None) -> int:
     from grader.practice import cli as practice_cli
 
     practice_cli.add_parser(sub)
+    from grader import similarity
+
+    similarity.add_parser(sub)
 
     args = parser.parse_args(argv)
     if args.command == "stack" and args.action == "up":
@@ -205,6 +208,8 @@ def main(argv: list[str] | None = None) -> int:
         return practice_cli.main(args)
     if args.command == "merge":
         return _merge(args)
+    if args.command == "similarity":
+        return similarity.main(args)
     if args.command == "classroom":
         from grader import classroom
 

@@ -109,13 +109,19 @@ def _fold(name: str) -> str:
     return unicodedata.normalize("NFC", name).casefold()
 
 
+def class_learners(submissions: Path) -> list[Learner]:
+    """Every learner of a ``--submissions`` folder, sorted by folder name: one sub-folder each (names starting
+    with "." or "_" left out), ids given over the whole class (``learner_ids``). ``python -m grader
+    similarity`` finds a class the same way."""
+    folders = sorted(p for p in submissions.iterdir() if p.is_dir() and not p.name.startswith((".", "_")))
+    ids = learner_ids([p.name for p in folders])
+    return [Learner(ids[p.name], p) for p in folders]
+
+
 def find_learners(cfg: GraderConfig) -> list[Learner]:
     if cfg.submissions:
-        folders = sorted(p for p in cfg.submissions.iterdir()
-                         if p.is_dir() and not p.name.startswith((".", "_")))
         # Ids are given over the whole class, before sharding: every shard gives a learner the same id.
-        ids = learner_ids([p.name for p in folders])
-        learners = [Learner(ids[p.name], p) for p in folders]
+        learners = class_learners(cfg.submissions)
         if cfg.shard:
             index, total = cfg.shard
             learners = learners[index - 1::total]
