@@ -36,10 +36,13 @@ import time
 from collections import Counter, defaultdict
 from pathlib import Path
 
+from typing import TYPE_CHECKING
+
 from grader import catalog, text
 from grader.i18n import get_lang, t
-from grader.report import learner_label
-from grader.session import Learner, class_learners
+
+if TYPE_CHECKING:  # imported where used: `python -m grader --help` need not load the grading machinery
+    from grader.session import Learner
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -188,6 +191,8 @@ def compare_step(step: str, learners: list[Learner], threshold: float, rootdir: 
 
 def compare(submissions: Path, threshold: float = DEFAULT_THRESHOLD, rootdir: Path = ROOT,
             steps=catalog.STEPS) -> Report:
+    from grader.session import class_learners
+
     began = time.perf_counter()
     learners = class_learners(submissions)
     report = Report(submissions, threshold, learners, {}, {}, [], [], [])
@@ -216,6 +221,12 @@ def compare(submissions: Path, threshold: float = DEFAULT_THRESHOLD, rootdir: Pa
 # -- writing ---------------------------------------------------------------------------------------------
 def _score(x: float) -> str:
     return f"{x:.2f}"
+
+
+def learner_label(learner: str, folder: str) -> str:
+    from grader.report import learner_label as label
+
+    return label(learner, folder)
 
 
 def pair_line(pair: Pair) -> str:
