@@ -6,6 +6,7 @@ import csv
 import itertools
 import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -96,6 +97,20 @@ def test_without_the_subtraction_the_whole_class_would_look_copied(klass, monkey
     flagged = {frozenset((p.a.folder, p.b.folder)) for p in bare.flagged}
     assert {frozenset(pair) for pair in itertools.combinations(good, 2)} <= flagged
     assert len(bare.flagged) > 5 * len(kept.flagged)
+
+
+def test_the_suites_own_corpus_of_independent_variants_is_not_flagged(tmp_path):
+    """The faulty, broken, alternative and hostile submissions of tests/submissions were written one by one, most of
+    them from the reference answer: none is a copy of another, and none is flagged."""
+    cases = [p for kind in ("faulty", "broken", "alternative", "hostile") for p in sorted((SUBMISSIONS / kind).iterdir())
+             if p.is_dir()]
+    for case in cases:
+        write_learner(tmp_path / case.name, scripts_of(case, ROOT / "solutions"))
+    shutil.copytree(ROOT / "solutions", tmp_path / "reference")
+    shutil.copytree(ROOT / "exercises", tmp_path / "untouched")
+    report = similarity.compare(tmp_path)
+    assert len(report.learners) == len(cases) + 2 > 30
+    assert report.flagged == [], [similarity.pair_line(p) for p in report.flagged]
 
 
 def test_the_renamer_changes_names_and_comments_but_not_the_code():
