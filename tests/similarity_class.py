@@ -62,10 +62,10 @@ def rename(source: str, seed: int) -> str:
                 break
         taken.add(new)
         mapping[name] = new
+    first = tree.body[0] if tree.body else None
     doc = None
-    if tree.body and isinstance(tree.body[0], ast.Expr) and isinstance(getattr(tree.body[0], "value", None), ast.Constant) \
-            and isinstance(tree.body[0].value.value, str):
-        doc = (tree.body[0].lineno, tree.body[0].col_offset)
+    if isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant) and isinstance(first.value.value, str):
+        doc = (first.lineno, first.col_offset)
     starts = _offsets(source)
     edits = []  # (start, end, text) as offsets into source
     tokens = list(tokenize.generate_tokens(io.StringIO(source).readline))

@@ -90,7 +90,9 @@ def test_without_the_subtraction_the_whole_class_would_look_copied(klass, monkey
     """Why the stub and the solution are subtracted: without it, every pair of correct answers is flagged."""
     dest, _ = klass
     kept = similarity.compare(dest)
-    monkeypatch.setattr(similarity, "boilerplate", lambda step, rootdir=ROOT: __import__("numpy").array([], dtype="int64"))
+    import numpy
+
+    monkeypatch.setattr(similarity, "boilerplate", lambda step, rootdir=ROOT: numpy.array([], dtype="int64"))
     monkeypatch.setattr(similarity, "common_limit", lambda scripts: scripts)
     bare = similarity.compare(dest)
     good = {"alice", "bob", "carol", "dave", "山田太郎"}
@@ -100,10 +102,10 @@ def test_without_the_subtraction_the_whole_class_would_look_copied(klass, monkey
 
 
 def test_the_suites_own_corpus_of_independent_variants_is_not_flagged(tmp_path):
-    """The faulty, broken, alternative and hostile submissions of tests/submissions were written one by one, most of
-    them from the reference answer: none is a copy of another, and none is flagged."""
-    cases = [p for kind in ("faulty", "broken", "alternative", "hostile") for p in sorted((SUBMISSIONS / kind).iterdir())
-             if p.is_dir()]
+    """The faulty, broken, alternative and hostile submissions of tests/submissions were written one by one,
+    most of them from the reference answer: none is a copy of another, and none is flagged."""
+    cases = [p for kind in ("faulty", "broken", "alternative", "hostile")
+             for p in sorted((SUBMISSIONS / kind).iterdir()) if p.is_dir()]
     for case in cases:
         write_learner(tmp_path / case.name, scripts_of(case, ROOT / "solutions"))
     shutil.copytree(ROOT / "solutions", tmp_path / "reference")
