@@ -100,11 +100,15 @@ class Report:
 
 # -- reading and fingerprinting ------------------------------------------------------------------------
 def read_script(path: Path) -> tuple[str | None, bool]:
-    """(the script's text, whether it was cut), or (None, False) when it is a link or not a regular file."""
+    """(the script's text, whether it was cut), or (None, False) when it is a link, not a regular file, or
+    cannot be read."""
     if path.is_symlink() or not path.is_file():
         return None, False
-    with open(path, "rb") as f:
-        data = f.read(MAX_SCRIPT + 1)
+    try:
+        with open(path, "rb") as f:
+            data = f.read(MAX_SCRIPT + 1)
+    except OSError:  # unreadable, or gone since it was listed
+        return None, False
     return data[:MAX_SCRIPT].decode("utf-8", "replace"), len(data) > MAX_SCRIPT
 
 
