@@ -698,6 +698,7 @@ MESSAGES = {
     "similarity.views_cut": {"en": "Side-by-side views are shown for the first {count} pairs; the CSV (--csv) lists every pair.",
                              "ja": "並べた表示は先頭の {count} 組だけです。すべての組は CSV（--csv）にあります。"},
     "similarity.none_page": {"en": "No pair reaches the threshold.", "ja": "しきい値に達した組はありません。"},
+    "similarity.more": {"en": "…and {count} more pair(s) on that page.", "ja": "ほかの {count} 組はそのページにあります。"},
     "similarity.link": {"en": "Similar scripts: {count} pair(s) at threshold {threshold}",
                         "ja": "よく似たスクリプト: しきい値 {threshold} 以上の組が {count} 組あります"},
 

@@ -54,6 +54,7 @@ DEFAULT_THRESHOLD = 0.5
 COMMON_MIN, COMMON_SHARE = 10, 0.05
 MAX_SCRIPT = 256 * 1024  # bytes of a script read
 MAX_VIEWS = 200  # flagged pairs shown side by side on the page (the CSV lists every pair)
+IN_OVERVIEW = 20  # flagged pairs listed, each linking to its side-by-side view, in the class overview
 CONTEXT = 1  # lines shown around the shared lines in a side-by-side view
 CSV_FIELDS = ["step", "learner_a", "learner_b", "score", "share_a", "share_b", "shared", "flagged",
               "folder_a", "folder_b"]
@@ -296,8 +297,9 @@ def _label(learner: Learner) -> dict:
 
 
 def write_html(out: Path, report: Report) -> tuple[Path, Path | None]:
-    """``out/similarity.html`` (flagged pairs, then each one's shared lines side by side), and a link to it
-    in ``out/index.html`` when the class overview is there. Returns (page, the overview linked or None)."""
+    """``out/similarity.html`` (flagged pairs, then each one's shared lines side by side), and a section in
+    ``out/index.html``, when the class overview is there, linking the page and the first pairs' views.
+    Returns (page, the overview linked or None)."""
     out.mkdir(parents=True, exist_ok=True)
     env = _env()
     pairs = []
@@ -322,7 +324,8 @@ def write_html(out: Path, report: Report) -> tuple[Path, Path | None]:
     if not index.is_file():
         return path, None
     section = env.get_template("similarity_link.html.j2").render(
-        page=PAGE, count=len(report.flagged), threshold=_score(report.threshold), start=LINK_START, end=LINK_END)
+        page=PAGE, count=len(report.flagged), threshold=_score(report.threshold), pairs=pairs[:IN_OVERVIEW],
+        start=LINK_START, end=LINK_END)
     html = index.read_text(encoding="utf-8")
     if LINK_START in html and LINK_END in html:  # a run before this one linked it: replace its section
         head, rest = html.split(LINK_START, 1)

@@ -229,6 +229,10 @@ def test_page_shows_each_flagged_pair_side_by_side_and_the_overview_links_it(kla
     assert "佐藤 花子" in page and "鈴木" in page
     index = (out / "html" / "index.html").read_text(encoding="utf-8")
     assert index.count('href="similarity.html"') == 1 and index.rstrip().endswith("</html>")
+    assert index.count('class="similar-pair"') == len(flagged)
+    assert [f'href="similarity.html#pair-{n}"' in index for n in range(1, len(flagged) + 1)] == [True] * len(flagged)
+    for n in range(1, len(flagged) + 1):
+        assert f'id="pair-{n}"' in page
     assert "linked from" in proc.stderr
     # Run again: the overview keeps one link section, with the new count.
     again = run_cli(f"--submissions={klass[0]}", "--html-report", str(out / "html"), "--threshold", "1.0")
