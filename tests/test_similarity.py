@@ -300,3 +300,18 @@ def test_help_lists_the_command_in_both_languages(capsys):
         with pytest.raises(SystemExit):
             main(["--lang", lang, "similarity", "--help"])
         assert "--threshold" in capsys.readouterr().out
+
+
+def test_scores_do_not_depend_on_pythons_string_hashing(klass, tmp_path):
+    """copydetect hashes k-grams with hash(), salted per process: every k-gram is kept (no winnowing choice),
+    so two runs with different salts write the same CSV."""
+    dest, _ = klass
+    found = []
+    for seed in ("1", "2"):
+        env = {**{k: v for k, v in os.environ.items() if not k.startswith("HANDSON_")}, "PYTHONHASHSEED": seed}
+        path = tmp_path / f"pairs{seed}.csv"
+        proc = subprocess.run([sys.executable, "-m", "grader", "similarity", f"--submissions={dest}",
+                               "--csv", str(path)], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+        assert proc.returncode == 0, proc.stderr
+        found.append(path.read_bytes())
+    assert found[0] == found[1]
