@@ -19,8 +19,8 @@ score reaches the threshold and it shares at least ``MIN_SHARED`` normalised cha
 than that is a coincidence such as ``with … as run:`` and a print of its id).
 
 Learners are found as the grader finds them for ``--submissions`` (``grader.session.class_learners``: same
-folders, same ids). A step script that is a link or not a regular file is left out (its target is not the
-learner's to show); a script is read up to ``MAX_SCRIPT`` bytes.
+folders, same ids). A step script that is a link, not a regular file or unreadable is left out (a link's
+target is not the learner's to show); a script is read up to ``MAX_SCRIPT`` bytes.
 """
 
 from __future__ import annotations
@@ -33,9 +33,8 @@ import io
 import itertools
 import sys
 import time
-from collections import Counter, defaultdict
+from collections import defaultdict
 from pathlib import Path
-
 from typing import TYPE_CHECKING
 
 from grader import catalog, text
@@ -264,7 +263,10 @@ def write_csv(path: Path, report: Report) -> int:
 
 def _view(code: str, shared: tuple[int, ...]) -> list[dict]:
     """The lines of a side-by-side column: shared lines with CONTEXT lines around them, gaps as one row."""
-    lines = code.splitlines()
+    lines = code.split("\n")  # the line numbers of _line_numbers: only "\n" ends a line
+    if lines[-1] == "":
+        lines.pop()
+    shared = set(shared)
     keep = {n for s in shared for n in range(s - CONTEXT, s + CONTEXT + 1) if 1 <= n <= len(lines)}
     rows, last = [], 0
     for n in sorted(keep):

@@ -248,6 +248,10 @@ def test_side_by_side_rows_mark_shared_lines_with_context():
     assert shown == [4, 5, 6, 7, 14, 15, 16]
     assert [r["n"] for r in rows if not r["gap"] and r["shared"]] == [5, 6, 15]
     assert [r["gap"] for r in rows].count(True) == 3  # before 4, between 7 and 14, after 16
+    rows = similarity._view("a\nb\n", (1, 2))
+    assert [r.get("n") for r in rows] == [1, 2], "a final newline is no line of its own"
+    rows = similarity._view("a\x0cb\u2028c\nd\n", (2,))
+    assert [r.get("n") for r in rows] == [1, 2] and "\\u2028" in rows[0]["text"], "only \\n ends a line"
 
 
 # -- the command line ------------------------------------------------------------------------------------
