@@ -29,8 +29,8 @@ import bisect
 import csv
 import dataclasses
 import datetime
-import io
 import itertools
+import os
 import sys
 import time
 from collections import defaultdict
@@ -54,6 +54,8 @@ COMMON_MIN, COMMON_SHARE = 10, 0.05
 MAX_SCRIPT = 256 * 1024  # bytes of a script read
 MAX_VIEWS = 200  # flagged pairs shown side by side on the page (the CSV lists every pair)
 IN_OVERVIEW = 20  # flagged pairs listed, each linking to its side-by-side view, in the class overview
+MAX_WORKERS = 4  # processes tokenising a class's scripts (pygments is most of the time)
+PARALLEL_FROM = 200  # scripts of a step from which worker processes pay for their start
 CONTEXT = 1  # lines shown around the shared lines in a side-by-side view
 CSV_FIELDS = ["step", "learner_a", "learner_b", "score", "share_a", "share_b", "shared", "flagged",
               "folder_a", "folder_b"]
@@ -112,11 +114,36 @@ def read_script(path: Path) -> tuple[str | None, bool]:
     return data[:MAX_SCRIPT].decode("utf-8", "replace"), len(data) > MAX_SCRIPT
 
 
-def _fingerprint(code: str, name: str, boilerplate, window: int):
-    from copydetect import CodeFingerprint
+def normalised(code: str) -> tuple:
+    """copydetect's tokenising and filtering of one script: (normalised code, offsets back into the script).
+    The costly part (pygments), and free of Python's salted hash(): run in worker processes for a class."""
+    from copydetect.utils import filter_code
 
-    return CodeFingerprint(name, NOISE, window, boilerplate=boilerplate, language="python",
-                           fp=io.StringIO(code))
+    return filter_code(code, "script.py", "python")
+
+
+def fingerprint(filtered: str, offsets, base, window: int = GUARANTEE - NOISE + 1):
+    """What copydetect's CodeFingerprint holds, from normalised code, ``base`` (boilerplate) subtracted: hashed
+    in this process, so that every fingerprint of a run is hashed with the same salt."""
+    from types import SimpleNamespace
+
+    from copydetect.utils import get_document_fingerprints, get_token_coverage
+
+    hashes, idx = get_document_fingerprints(filtered, NOISE, window, base)
+    return SimpleNamespace(k=NOISE, hashes=hashes, hash_idx=idx, filtered_code=filtered, offsets=offsets,
+                           token_coverage=get_token_coverage(idx, NOISE, len(filtered)))
+
+
+def _normalise_all(codes: list[str], workers: int) -> list[tuple]:
+    if workers > 1 and len(codes) >= PARALLEL_FROM:
+        import concurrent.futures
+
+        try:
+            with concurrent.futures.ProcessPoolExecutor(max_workers=workers) as pool:
+                return list(pool.map(normalised, codes, chunksize=max(1, len(codes) // (workers * 8))))
+        except (OSError, concurrent.futures.process.BrokenProcessPool):  # no processes here: one is enough
+            pass
+    return [normalised(code) for code in codes]
 
 
 def boilerplate(step: str, rootdir: Path = ROOT):
@@ -128,7 +155,7 @@ def boilerplate(step: str, rootdir: Path = ROOT):
     for folder in ("exercises", "solutions"):
         code, _ = read_script(rootdir / folder / f"{step}.py")
         if code is not None:
-            hashes |= _fingerprint(code, f"{folder}/{step}.py", None, 1).hashes
+            hashes |= fingerprint(*normalised(code), None, 1).hashes
     return np.array(sorted(hashes), dtype=np.int64)
 
 
@@ -154,15 +181,15 @@ def _line_numbers(code: str, slices) -> tuple[int, ...]:
 
 
 def compare_step(step: str, learners: list[Learner], threshold: float, rootdir: Path, codes: dict,
-                 ) -> tuple[list[Learner], dict, list[Pair]]:
+                 workers: int = 1) -> tuple[list[Learner], dict, list[Pair]]:
     """One step: (learners with the script, pairs that share something, flagged pairs)."""
     from copydetect import compare_files
 
     base = boilerplate(step, rootdir)
-    window = GUARANTEE - NOISE + 1
     present = [learner for learner in learners if (learner.id, step) in codes]
-    fps = {learner.id: _fingerprint(codes[learner.id, step], f"{learner.id}/{step}.py", base, window)
-           for learner in present}
+    found = _normalise_all([codes[learner.id, step] for learner in present], workers)
+    fps = {learner.id: fingerprint(filtered, offsets, base) for learner, (filtered, offsets) in zip(present, found)}
+    del found
     holders = defaultdict(list)
     for learner in present:
         for h in fps[learner.id].hashes:
@@ -194,9 +221,14 @@ def compare_step(step: str, learners: list[Learner], threshold: float, rootdir: 
 
 
 def compare(submissions: Path, threshold: float = DEFAULT_THRESHOLD, rootdir: Path = ROOT,
-            steps=catalog.STEPS) -> Report:
+            steps=catalog.STEPS, workers: int | None = None) -> Report:
+    """The class's report. ``workers``: processes that tokenise the scripts (default: one per core, up to
+    ``MAX_WORKERS``; the rest runs in this one)."""
     from grader.session import class_learners
 
+    if workers is None:
+        workers = min(MAX_WORKERS, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else
+                      os.cpu_count() or 1)
     began = time.perf_counter()
     learners = class_learners(submissions)
     report = Report(submissions, threshold, learners, {}, {}, [], [], [])
@@ -213,7 +245,7 @@ def compare(submissions: Path, threshold: float = DEFAULT_THRESHOLD, rootdir: Pa
             if was_cut:
                 report.cut.append((learner, f"{step}.py"))
             codes[learner.id, step] = code
-        present, compared, flagged = compare_step(step, learners, threshold, rootdir, codes)
+        present, compared, flagged = compare_step(step, learners, threshold, rootdir, codes, workers)
         report.scripts[step] = present
         report.compared.update(compared)
         report.flagged += flagged

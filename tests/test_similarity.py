@@ -319,3 +319,15 @@ def test_scores_do_not_depend_on_pythons_string_hashing(klass, tmp_path):
         assert proc.returncode == 0, proc.stderr
         found.append(path.read_bytes())
     assert found[0] == found[1]
+
+
+def test_worker_processes_change_nothing_but_the_time(klass, monkeypatch, tmp_path):
+    """Scripts are tokenised in worker processes for a large class; hashing stays in this one, so the
+    report is the same as with one process."""
+    dest, _ = klass
+    monkeypatch.setattr(similarity, "PARALLEL_FROM", 1)
+    one, two = similarity.compare(dest, workers=1), similarity.compare(dest, workers=2)
+    similarity.write_csv(tmp_path / "one.csv", one)
+    similarity.write_csv(tmp_path / "two.csv", two)
+    assert (tmp_path / "one.csv").read_bytes() == (tmp_path / "two.csv").read_bytes()
+    assert [similarity.pair_line(p) for p in one.flagged] == [similarity.pair_line(p) for p in two.flagged]
