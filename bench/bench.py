@@ -15,7 +15,8 @@
   times each; the added wall time, and the report's own writing time as the grader prints it.
 - similarity: ``python -m grader similarity --csv --html-report`` on a synthetic class of N learners × 5
   scripts (tests/similarity_class.py: renamed reference answers with a personal line or two, untouched stubs,
-  renamed faulty variants, two rings of renamed alternative styles); wall time and the command's peak RSS.
+  renamed faulty variants, two rings of renamed alternative styles); wall time and the peak RSS of the
+  command's own process (os.wait4; its tokenising workers, forks of it, are not counted).
 Targets (issues 5, 8, 11 and 19): overhead ratio <= 1.15 (sandbox and access control on), local cold start
 <= 20 s, batch speed-up >= 1.7, ``--html-report`` adds <= 5 % to the class grading time; similarity of 1000
 learners in <= 300 s and <= 2 GiB (judged at 1000 learners or more).
