@@ -5,6 +5,7 @@
     python bench/bench.py --only overhead  # grading overhead on a warm stack
     python bench/bench.py --only batch --learners 20
     python bench/bench.py --only html --learners 20   # cost of --html-report on a class
+    python bench/bench.py --only similarity --learners 1000   # python -m grader similarity (no stack)
 
 - cold start: from nothing to a ready stack (MLflow /health 200), per backend.
 - overhead: wall time of grading ``solutions/`` on a warm stack divided by the scripts' own wall time.
@@ -12,8 +13,13 @@
   (pytest-xdist), with the per-check verdicts compared.
 - html: the same class graded with ``-n 2`` with and without ``--html-report``, alternating, ``--repeat``
   times each; the added wall time, and the report's own writing time as the grader prints it.
-Targets (issues 5, 8 and 11): overhead ratio <= 1.15 (sandbox and access control on), local cold start <= 20 s,
-batch speed-up >= 1.7, ``--html-report`` adds <= 5 % to the class grading time.
+- similarity: ``python -m grader similarity --csv --html-report`` on a synthetic class of N learners × 5
+  scripts (tests/similarity_class.py: renamed reference answers with a personal line or two, untouched stubs,
+  renamed faulty variants, two rings of renamed alternative styles); wall time and the peak RSS of the
+  command's own process (os.wait4; its tokenising workers, forks of it, are not counted).
+Targets (issues 5, 8, 11 and 19): overhead ratio <= 1.15 (sandbox and access control on), local cold start
+<= 20 s, batch speed-up >= 1.7, ``--html-report`` adds <= 5 % to the class grading time; similarity of 1000
+learners in <= 300 s and <= 2 GiB (judged at 1000 learners or more).
 """
 
 from __future__ import annotations
@@ -34,7 +40,8 @@ sys.path.insert(0, str(ROOT))
 
 from grader.stack import make_backend  # noqa: E402
 
-TARGETS = {"overhead_ratio": 1.15, "local_cold_start_s": 20.0, "batch_speedup": 1.7, "html_added": 0.05}
+TARGETS = {"overhead_ratio": 1.15, "local_cold_start_s": 20.0, "batch_speedup": 1.7, "html_added": 0.05,
+           "similarity_1000_s": 300.0, "similarity_1000_rss_mb": 2048.0}
 
 
 def log(*args):
@@ -144,9 +151,42 @@ def html_cost(stack_file: Path, work: Path, learners: int, repeat: int) -> dict:
             "writing_share": round(sorted(writing)[len(writing) // 2] / best_html, 3)}
 
 
+def similarity(learners: int) -> dict:
+    """``python -m grader similarity`` on a synthetic class, in a child process whose own peak RSS is read."""
+    sys.path.insert(0, str(ROOT / "tests"))
+    from similarity_class import large_class
+
+    work = Path(tempfile.mkdtemp(prefix="handson-bench-similarity-"))
+    try:
+        start = time.perf_counter()
+        klass = large_class(work / "class", learners)
+        log(f"similarity: a class of {learners} written in {time.perf_counter() - start:.1f} s")
+        env = {k: v for k, v in os.environ.items() if not k.startswith("HANDSON_")}
+        cmd = [sys.executable, "-m", "grader", "similarity", f"--submissions={klass}", "--csv", str(work / "pairs.csv"),
+               "--html-report", str(work / "html"), "--lang", "en"]
+        with open(work / "stdout", "w") as out, open(work / "stderr", "w") as err:
+            start = time.perf_counter()
+            proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=out, stderr=err)
+            _, status, usage = os.wait4(proc.pid, 0)
+            wall = time.perf_counter() - start
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        stderr = (work / "stderr").read_text()
+        assert proc.returncode == 0, stderr[-2000:]
+        found = re.search(r"(\d+) pair\(s\) of scripts compared, (\d+) flagged .*\(([0-9.]+) s\)", stderr)
+        rows = re.search(r"\((\d+) row\(s\)\)", stderr)
+        result = {"learners": learners, "scripts": learners * 5, "wall_s": round(wall, 2),
+                  "compare_s": float(found.group(3)), "pairs": int(found.group(1)), "flagged": int(found.group(2)),
+                  "csv_rows": int(rows.group(1)), "csv_mb": round((work / "pairs.csv").stat().st_size / 2**20, 1),
+                  "peak_rss_mb": round(usage.ru_maxrss / 1024, 1)}
+        log(f"similarity: {result}")
+        return result
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--only", choices=("cold", "overhead", "batch", "html"), action="append")
+    parser.add_argument("--only", choices=("cold", "overhead", "batch", "html", "similarity"), action="append")
     parser.add_argument("--learners", type=int, default=20)
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
@@ -171,6 +211,8 @@ def main() -> int:
         finally:
             stack.stop()
             shutil.rmtree(work, ignore_errors=True)
+    if "similarity" in parts:
+        out["similarity"] = similarity(args.learners)
     met = {}
     if "cold_start" in out:
         met["local_cold_start_s"] = out["cold_start"]["local"]["median_s"] <= TARGETS["local_cold_start_s"]
@@ -180,6 +222,9 @@ def main() -> int:
         met["batch_speedup"] = out["batch"]["speedup"] >= TARGETS["batch_speedup"]
     if "html" in out:
         met["html_added"] = out["html"]["added"] <= TARGETS["html_added"]
+    if "similarity" in out and out["similarity"]["learners"] >= 1000:
+        met["similarity_1000_s"] = out["similarity"]["wall_s"] <= TARGETS["similarity_1000_s"]
+        met["similarity_1000_rss_mb"] = out["similarity"]["peak_rss_mb"] <= TARGETS["similarity_1000_rss_mb"]
     out["met"] = met
     print(json.dumps(out, indent=2))
     return 0

@@ -1,5 +1,5 @@
-"""``python -m grader``: start/stop/look inside a grading stack, merge the reports of shards, export the learner
-release, practice drills."""
+"""``python -m grader``: start/stop/look inside a grading stack, merge the reports of shards, export the learner release,
+practice drills, the class's similarity report."""
 
 from __future__ import annotations
 
@@ -182,6 +182,9 @@ def main(argv: list[str] | None = None) -> int:
     from grader.practice import cli as practice_cli
 
     practice_cli.add_parser(sub)
+    from grader import similarity
+
+    similarity.add_parser(sub)
 
     args = parser.parse_args(argv)
     if args.command == "stack" and args.action == "up":
@@ -207,6 +210,8 @@ def main(argv: list[str] | None = None) -> int:
         return practice_cli.main(args)
     if args.command == "merge":
         return _merge(args)
+    if args.command == "similarity":
+        return similarity.main(args)
     if args.command == "classroom":
         from grader import classroom
 

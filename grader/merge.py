@@ -56,11 +56,11 @@ def expected_learners(submissions: Path | None, learners: tuple[str, ...] = ()) 
     """The learner ids of the class (as every shard gives them), or None when the class is not known."""
     if submissions is None:
         return None
-    from grader.session import Learner, find_learners_in, select_learners
+    from grader.session import Learner, class_learners, select_learners
 
     if not submissions.is_dir():
         raise MergeError(t("merge.no_class", path=str(submissions)))
-    found: list[Learner] = find_learners_in(submissions)
+    found: list[Learner] = class_learners(submissions)
     if learners:
         try:
             found = select_learners(found, learners, submissions)

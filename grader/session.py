@@ -109,8 +109,10 @@ def _fold(name: str) -> str:
     return unicodedata.normalize("NFC", name).casefold()
 
 
-def find_learners_in(submissions: Path) -> list[Learner]:
-    """Every learner of a class folder: one per sub-folder (not hidden, not starting with "_"), in name order."""
+def class_learners(submissions: Path) -> list[Learner]:
+    """Every learner of a ``--submissions`` folder, sorted by folder name: one sub-folder each (names starting
+    with "." or "_" left out), ids given over the whole class (``learner_ids``). ``python -m grader
+    similarity`` finds a class the same way."""
     folders = sorted(p for p in submissions.iterdir() if p.is_dir() and not p.name.startswith((".", "_")))
     # Ids are given over the whole class, before --learners and sharding: every run gives a learner the same id.
     ids = learner_ids([p.name for p in folders])
@@ -119,7 +121,7 @@ def find_learners_in(submissions: Path) -> list[Learner]:
 
 def find_learners(cfg: GraderConfig) -> list[Learner]:
     if cfg.submissions:
-        learners = find_learners_in(cfg.submissions)
+        learners = class_learners(cfg.submissions)
         if cfg.learners:
             learners = select_learners(learners, cfg.learners, cfg.submissions)
         if cfg.shard:

@@ -256,11 +256,11 @@ def test_previous_that_is_not_a_gradebook_is_refused(tmp_path):
 
 # -- --learners ------------------------------------------------------------------------------------------------
 def test_learners_selects_by_folder_or_id_and_names_unknown_ones(tmp_path):
-    from grader.session import find_learners_in, select_learners
+    from grader.session import class_learners, select_learners
 
     for name in ("alice", "bob", " carol", "dave"):
         (tmp_path / name).mkdir()
-    everyone = find_learners_in(tmp_path)
+    everyone = class_learners(tmp_path)
     carol = next(lr for lr in everyone if lr.folder == " carol")
     chosen = select_learners(everyone, ("dave", carol.id, "alice"), tmp_path)
     assert [lr.folder for lr in chosen] == [" carol", "alice", "dave"]  # class order, as without --learners
