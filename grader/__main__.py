@@ -117,6 +117,30 @@ def _merge(args) -> int:
     return merge(args)
 
 
+def _positive(value: str) -> int:
+    number = int(value)
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"{value}: at least 1")
+    return number
+
+
+def _class_workflow(args, parser) -> int:
+    from grader import class_workflow
+
+    if args.gradebook_format and not args.roster:
+        parser.error("--gradebook-format needs --roster")
+    text = class_workflow.workflow(args.shards, class_dir=args.class_dir, repos=args.repos, roster=args.roster,
+                                   lms=args.gradebook_format, submission_timeout=args.submission_timeout)
+    if args.write:
+        path = Path(__file__).resolve().parents[1] / class_workflow.WORKFLOW
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+        print(path, file=sys.stderr)
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
 def _export(args) -> int:
     from grader.export import export
 
@@ -172,6 +196,17 @@ def main(argv: list[str] | None = None) -> int:
 
     cls = sub.add_parser("classroom", help=t("help.classroom"))
     cls.add_argument("--write", action="store_true", help=t("help.classroom_write"))
+    cls.add_argument("--class-workflow", action="store_true", help=t("help.class_workflow"))
+    cls.add_argument("--shards", type=_positive, default=4, metavar="N", help=t("help.class_shards"))
+    where = cls.add_mutually_exclusive_group()
+    where.add_argument("--class", dest="class_dir", default="class", metavar="DIR", help=t("help.class_dir"))
+    where.add_argument("--repos", default=None, metavar="FILE", help=t("help.class_repos"))
+    cls.add_argument("--roster", default=None, metavar="PATH", help=t("help.class_roster"))
+    cls.add_argument("--gradebook-format", choices=("canvas", "moodle"), default=None, help=t("help.class_lms"))
+    cls.add_argument("--submission-timeout", type=_positive, default=120, metavar="S", help=t("help.class_timeout"))
+    clone = sub.add_parser("clone-class", help=t("help.clone_class"))
+    clone.add_argument("list", help=t("help.clone_list"))
+    clone.add_argument("--dest", required=True, metavar="DIR", help=t("help.clone_dest"))
     ver = sub.add_parser("verdict", help=t("help.verdict"))
     ver.add_argument("results_json")
     ver.add_argument("check")
@@ -212,6 +247,12 @@ def main(argv: list[str] | None = None) -> int:
         return _merge(args)
     if args.command == "similarity":
         return similarity.main(args)
+    if args.command == "clone-class":
+        from grader.clone import clone_class
+
+        return clone_class(Path(args.list), Path(args.dest))
+    if args.command == "classroom" and args.class_workflow:
+        return _class_workflow(args, parser)
     if args.command == "classroom":
         from grader import classroom
 
