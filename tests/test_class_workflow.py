@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import IN_CI, ROOT
+from conftest import IN_CI, ROOT, commit_all
 from grader import class_workflow, clone
 
 ACTIONLINT = shutil.which("actionlint") or str(Path.home() / "go" / "bin" / "actionlint")
@@ -102,11 +102,7 @@ def git_repo(path: Path, files: dict[str, str]) -> Path:
     path.mkdir(parents=True)
     for name, content in files.items():
         (path / name).write_text(content, encoding="utf-8")
-    env = {**os.environ, "GIT_AUTHOR_NAME": "l", "GIT_AUTHOR_EMAIL": "l@x", "GIT_COMMITTER_NAME": "l",
-           "GIT_COMMITTER_EMAIL": "l@x"}
-    for cmd in (["init", "-q"], ["add", "-A"], ["commit", "-qm", "work"]):
-        subprocess.run(["git", *cmd], cwd=path, env=env, check=True, capture_output=True)
-    return path
+    return commit_all(path)
 
 
 def clone_class(list_path: Path, dest: Path, env: dict | None = None, python: str = sys.executable):

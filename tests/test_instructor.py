@@ -13,8 +13,8 @@ import sys
 import pytest
 import yaml
 
-from conftest import ROOT, grade
-from grader import catalog, classroom, report
+from conftest import ROOT, SCRIPT_TIMEOUT, commit_all, grade
+from grader import catalog, class_workflow, classroom, report
 
 MISTAKES = {
     # learner folder -> (script, text replaced, replacement): typical slips, each costing one check
@@ -99,27 +99,103 @@ def test_parallel_gives_the_same_verdicts_with_one_stack(serial, small_klass, tm
     assert graded.output.count("stack = local") == 1
 
 
-def test_shards_merge_into_the_unsharded_gradebook(serial, small_klass, local_stack_file, tmp_path):
-    """Two shards graded at once on one stack (as two CI jobs would be), merged: the serial gradebook's rows."""
-    _, serial_dir = serial
-    parts = [tmp_path / f"shard{i}.csv" for i in (1, 2)]
+def checkout(dest):
+    """What actions/checkout gives a job: the grader's files (tracked or new, as this working tree has them),
+    with this machine's .venv in place of the job's own set-up."""
+    listed = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"], cwd=ROOT,
+                            capture_output=True, check=True).stdout.decode().split("\0")
+    for name in filter(None, listed):
+        if (ROOT / name).is_file():
+            (dest / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(ROOT / name, dest / name)
+    (dest / ".venv").symlink_to(ROOT / ".venv")
+    return dest
 
-    def shard(i):
-        return grade(tmp_path / f"s{i}", f"--shard={i}/2", "--gradebook", str(parts[i - 1]),
-                     stack_file=local_stack_file, submissions=small_klass)
 
+@pytest.mark.realstack
+def test_class_workflow_shards_and_merge_equal_one_run(serial, klass, local_stack_file, tmp_path):
+    """The class workflow's own shell steps, run here as its jobs run them: the class cloned from a list of
+    repositories (one cannot be cloned), packed and unpacked, graded in four shards (two at a time, as parallel
+    jobs would, on one stack), merged, with a Canvas gradebook and the similarity report. What the merge writes
+    is what one unsharded run wrote (the serial run's rows, verdicts and JUnit cases for these learners)."""
+    graded_serial, serial_dir = serial
+    repos = tmp_path / "repos"
+    for name in SMALL_CLASS:
+        commit_all(shutil.copytree(klass / name, repos / name))
+    work = checkout(tmp_path / "checkout")
+    (work / "class-repos.txt").write_text("".join(f"{repos / n}\n" for n in (*SMALL_CLASS, "h_gone")), encoding="utf-8")
+    (work / "roster.csv").write_text("folder,Student,ID,SIS User ID,SIS Login ID,Section\n" + "".join(
+        f"{n},{n.title()},{i},S{i},{n}@uni,A\n" for i, n in enumerate((*SMALL_CLASS, "h_gone"), 1)), encoding="utf-8")
+    doc = yaml.safe_load(class_workflow.workflow(4, repos="class-repos.txt", roster="roster.csv", lms="canvas",
+                                                 submission_timeout=SCRIPT_TIMEOUT))
+    base_env = {k: v for k, v in os.environ.items() if not k.startswith("HANDSON_") and k != "PYTEST_ADDOPTS"}
+    base_env |= {**{k: str(v) for k, v in doc["env"].items()}, "HANDSON_STACK_FILE": str(local_stack_file)}
+
+    def step(job, name, **env):
+        script = next(s for s in doc["jobs"][job]["steps"] if s["name"] == name)["run"]
+        proc = subprocess.run(["bash", "-e", "-c", script], cwd=work, env={**base_env, **env},
+                              capture_output=True, text=True, timeout=1800)
+        assert proc.returncode == 0, f"{job} / {name}:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+        return proc.stdout + proc.stderr
+
+    cloned = step("class", "Clone every learner's repository", HANDSON_CLONE_TOKEN="")
+    assert "4 cloned, 1 failed" in cloned, cloned
+    step("class", "Pack the class")
+    shutil.rmtree(work / "class")  # each job unpacks the class artifact into its own checkout
+    step("grade", "Unpack the class")
     with concurrent.futures.ThreadPoolExecutor(2) as pool:
-        for part, graded in zip(parts, pool.map(shard, (1, 2))):
-            assert part.exists(), graded.output[-2000:]
-    learners_1 = {r["learner"] for r in report.read_gradebook(parts[0])}
-    learners_2 = {r["learner"] for r in report.read_gradebook(parts[1])}
-    assert learners_1 and learners_2 and not learners_1 & learners_2
-    assert learners_1 | learners_2 == set(SMALL_CLASS)
-    merged = tmp_path / "merged.csv"
-    subprocess.run([sys.executable, "-m", "grader", "merge", *map(str, parts), "-o", str(merged)], cwd=ROOT, check=True)
+        outputs = list(pool.map(lambda i: step("grade", "Grade this shard", SHARD=str(i), SHARDS="4"), (1, 2, 3, 4)))
+    shards = work / "shards"
+    per_shard = [{r["learner"] for r in report.read_gradebook(shards / f"shard-{i}" / "grades.csv")} for i in (1, 2, 3, 4)]
+    assert all(len(learners) >= 1 for learners in per_shard), (per_shard, outputs)
+    merged_output = step("merge", "Merge (refuses a learner missing or graded twice)")
+    step("merge", "The canvas gradebook")
+    similar = step("merge", "Similarity report")
+    grades = work / "grades"
+
+    # the gradebook: the serial run's rows for these learners, plus the one that could not be cloned
     header, *rows = (serial_dir / "gradebook.csv").read_text().splitlines(keepends=True)
-    expected = header + "".join(r for r in rows if r.split(",", 1)[0] in SMALL_CLASS)
-    assert merged.read_text() == expected
+    merged_header, *merged_rows = (grades / "grades.csv").read_text().splitlines(keepends=True)
+    assert merged_header == header, merged_output
+    assert [r for r in merged_rows if not r.startswith("h_gone,")] == [r for r in rows if r.split(",", 1)[0] in SMALL_CLASS]
+    # results and JUnit: the same verdict for every check of these learners
+    merged_results = report.read_results_dir(grades / "results")
+    assert sorted(merged_results) == sorted((*SMALL_CLASS, "h_gone"))
+    merged_verdicts = {lr: {t["extra_data"]["check"]: t["extra_data"]["status"] for t in data["tests"]}
+                       for lr, data in merged_results.items()}
+    assert {lr: v for lr, v in merged_verdicts.items() if lr != "h_gone"} == \
+        {lr: v for lr, v in verdicts(graded_serial).items() if lr in SMALL_CLASS}
+    assert junit_failures(grades / "junit.xml", SMALL_CLASS) == junit_failures(serial_dir / "junit.xml", SMALL_CLASS)
+    # the learner whose repository could not be cloned: a row, each root check saying why
+    gone = {t["extra_data"]["check"]: t for t in merged_results["h_gone"]["tests"]}
+    roots = [c.id for c in catalog.CHECKS if c.kind == "learner" and not c.needs]
+    for check in roots:
+        assert gone[check]["extra_data"]["status"] == "failed", gone[check]
+        assert "could not be cloned" in gone[check]["output"] and "h_gone" in gone[check]["output"], gone[check]
+    # the overview: every learner, linking to its page
+    index = (grades / "html" / "index.html").read_text(encoding="utf-8")
+    for learner in (*SMALL_CLASS, "h_gone"):
+        assert f'href="{learner}.html"' in index and (grades / "html" / f"{learner}.html").is_file()
+    assert "4 shards merged" in index
+    # Canvas: one row per learner with the gradebook's total; the similarity report: nothing flagged
+    canvas = {r["SIS Login ID"]: r["MLflow hands-on"] for r in report.read_gradebook(grades / "canvas.csv")
+              if r["Student"].strip() != "Points Possible"}
+    totals = {r["learner"]: r["total"] for r in report.read_gradebook(grades / "grades.csv")}
+    assert {login.split("@")[0]: float(points) for login, points in canvas.items()} == \
+        {lr: float(total) for lr, total in totals.items()}
+    assert (grades / "similarity.csv").is_file() and (grades / "html" / "similarity.html").is_file()
+    assert ", 0 flagged at threshold" in similar, similar
+
+
+def junit_failures(path, learners):
+    import xml.etree.ElementTree as ET
+
+    failing = set()
+    for case in ET.parse(path).getroot().iter("testcase"):
+        learner = case.get("name").rsplit("[", 1)[1].rstrip("]")
+        if learner in learners and (case.find("failure") is not None or case.find("error") is not None):
+            failing.add((learner, case.get("classname"), case.get("name")))
+    return failing
 
 
 def test_gradebook_results_json_and_classroom_agree(serial):
