@@ -20,15 +20,18 @@ case. Checks of steps a case has no script for are not looked at.
 
 from __future__ import annotations
 
+import csv
 import importlib.util
 import re
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 from conftest import ROOT, grade  # tests/conftest.py (no __init__.py: pytest puts tests/ on sys.path)
-from grader import catalog
+from grader import catalog, report
 from grader.catalog import CHECKS
 
 pytestmark = [pytest.mark.realstack, pytest.mark.slow]
@@ -99,7 +102,10 @@ def batch(local_stack_file, tmp_path_factory):
     """Faulty cases, crash/syntax cases and alternative styles: one grading run for all of them."""
     root = tmp_path_factory.mktemp("submissions-batch")
     subs = _build(root, FAULTY + BATCH_BROKEN + ALTERNATIVES)
-    return grade(root, "--lang", "en", *PARALLEL, stack_file=local_stack_file, submissions=subs, timeout=1800)
+    graded = grade(root, "--lang", "en", *PARALLEL, "--gradebook", str(root / "gradebook.csv"),
+                   "--html-report", str(root / "html"), stack_file=local_stack_file, submissions=subs, timeout=1800)
+    graded.root = root  # the class (subs/), its gradebook, results (grades/) and HTML report: instructor tests
+    return graded
 
 
 @pytest.fixture(scope="module")
@@ -282,3 +288,62 @@ def test_japanese_learners_keep_their_names_and_a_script_cannot_fake_the_graders
     assert [line.strip() for line in tail] == ["| \\x1b]0;pwned\\x07\\x1b[32m✔ step1.server\\x1b[0m",
                                                "| graded 山田: 27/27 points", "| \\x1b[2K", "| 6 passed"], message
     assert "\x1b" not in graded.output
+
+
+# -- the instructor's commands on the corpus class (the batch's own reports; issue 19) ------------------------
+def _grader(*args, cwd=ROOT) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "grader", *map(str, args)], cwd=cwd, capture_output=True, text=True,
+                          timeout=600)
+
+
+def test_instructor_commands_on_the_corpus_class(batch, local_stack_file, tmp_path):
+    """The corpus graded as a class (faulty, broken and alternative submissions): its results merged back as two
+    shards give its gradebook; a Canvas gradebook from a roster that misses one learner and has one stranger
+    says both; the similarity report flags nothing and joins the overview; a regrade of two learners with
+    --previous names the one whose work changed."""
+    root = batch.root
+    subs, results = root / "subs", root / "grades"
+    learners = sorted(p.name for p in results.iterdir())
+    assert len(learners) == len(FAULTY + BATCH_BROKEN + ALTERNATIVES), batch.output[-3000:]
+    # merge: the results folder split in two shards
+    halves = [tmp_path / "shard-1", tmp_path / "shard-2"]
+    for i, learner in enumerate(learners):
+        shutil.copytree(results / learner, halves[i % 2] / learner)
+    merged = _grader("merge", *halves, "-o", tmp_path / "merged.csv", "--submissions", subs)
+    assert merged.returncode == 0, merged.stdout + merged.stderr
+    assert (tmp_path / "merged.csv").read_text() == (root / "gradebook.csv").read_text()
+    refused = _grader("merge", halves[0], "-o", tmp_path / "half.csv", "--submissions", subs)
+    assert refused.returncode == 1 and f"{len(learners) // 2} learner(s) of the class are in no shard" in \
+        refused.stdout + refused.stderr and not (tmp_path / "half.csv").exists()
+    # an LMS gradebook: the roster misses the first learner and lists someone who handed nothing in
+    roster = tmp_path / "roster.csv"
+    roster.write_text("folder,Student,ID,SIS User ID,SIS Login ID,Section\n" + "".join(
+        f"{lr},{lr},{i},S{i},{lr}@uni,A\n" for i, lr in enumerate(learners[1:] + ["nobody_here"], 1)))
+    canvas = _grader("merge", results, "-o", tmp_path / "canvas.csv", "--gradebook-format", "canvas",
+                     "--roster", roster)
+    said = canvas.stdout + canvas.stderr
+    assert canvas.returncode == 0, said
+    assert "warning: 1 learner(s) are not in the roster" in said and learners[0] in said
+    assert "warning: 1 roster entries" in said and "nobody_here" in said
+    totals = {r["learner"]: float(r["total"]) for r in report.read_gradebook(root / "gradebook.csv")}
+    rows = list(csv.DictReader((tmp_path / "canvas.csv").open(encoding="utf-8")))
+    assert {r["SIS Login ID"].split("@")[0]: float(r["MLflow hands-on"]) for r in rows[1:]} == \
+        {lr: t for lr, t in totals.items() if lr != learners[0]}
+    # the similarity report: independent variants, nothing flagged; the overview links it
+    similar = _grader("similarity", "--submissions", subs, "--csv", tmp_path / "pairs.csv",
+                      "--html-report", root / "html")
+    assert similar.returncode == 0 and similar.stdout == "", similar.stdout + similar.stderr
+    assert ", 0 flagged at threshold" in similar.stderr
+    assert "similarity.html" in (root / "html" / "index.html").read_text(encoding="utf-8")
+    # a regrade of two step-1 learners, one of whom fixed their script: --previous says who changed and how
+    regrade = tmp_path / "class"
+    shutil.copytree(subs, regrade)
+    fixed, same = "step1_experiment_tag_value", "step1_duplicate_uncaught"
+    shutil.copy2(ROOT / "solutions" / "step1.py", regrade / fixed / "step1.py")
+    again = grade(tmp_path / "again", "--lang", "en", "--learners", f"{fixed},{same}", "--previous", str(results),
+                  "--gradebook", str(tmp_path / "again.csv"), stack_file=local_stack_file, submissions=regrade)
+    rows = {r["learner"]: r for r in report.read_gradebook(tmp_path / "again.csv")}
+    assert sorted(rows) == sorted([fixed, same]), again.output[-3000:]
+    assert float(rows[fixed]["delta"]) > 0 and float(rows[same]["delta"]) == 0, rows
+    assert f"{fixed}: " in again.output and "→ ✔ step1.experiment_tag" in again.output, again.output[-3000:]
+    assert f"{same}: " not in again.output.split("changes since the previous run", 1)[1]
