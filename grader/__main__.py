@@ -10,7 +10,8 @@ import sys
 import time
 from pathlib import Path
 
-from grader.i18n import cause, set_lang, t
+from grader import config
+from grader.i18n import cause, get_lang, set_lang, t
 
 
 def _stack_up(args) -> int:
@@ -29,7 +30,7 @@ def _stack_up(args) -> int:
         # Instructors sharing it across a class turn MLflow's access control on.
         options["access_control"] = args.access_control
     backend = make_backend(args.backend, ports={"mlflow": args.mlflow_port, "mysql": args.mysql_port,
-                                                "minio": args.minio_port}, timeout=args.timeout, **options)
+                                                "minio": args.minio_port}, timeout=args.stack_timeout, **options)
     print(t("cli.starting", backend=args.backend), flush=True)
     stopping = []
 
@@ -161,20 +162,24 @@ def _lang_of(argv: list[str]) -> str | None:
 
 def main(argv: list[str] | None = None) -> int:
     set_lang(_lang_of(sys.argv[1:] if argv is None else argv))
+    from grader import options
+
+    lang = get_lang()
     parser = argparse.ArgumentParser(prog="python -m grader", description=t("help.description"))
-    parser.add_argument("--lang", choices=("en", "ja"), default=None, help=t("help.lang"))
+    options.add_to_argparse(parser, "lang", lang=lang)
     sub = parser.add_subparsers(dest="command", required=True)
 
     stack = sub.add_parser("stack", help=t("help.stack"))
     stack_sub = stack.add_subparsers(dest="action", required=True)
     up = stack_sub.add_parser("up", help=t("help.stack_up"))
-    up.add_argument("--backend", choices=("local", "docker", "embedded"), default=None, help=t("help.backend"))
-    up.add_argument("--timeout", type=float, default=180.0, help=t("help.timeout"))
-    up.add_argument("--compose-file", action="append", default=None, metavar="PATH", help=t("help.compose_file"))
+    up.add_argument("--backend", choices=options.STARTABLE, default=None, help=t("help.backend"))
+    # --timeout: the name this command had before it took pytest's --stack-timeout
+    options.add_to_argparse(up, "stack_timeout", "--timeout", lang=lang, default=config.STACK_TIMEOUT)
+    options.add_to_argparse(up, "compose_file", lang=lang)
     up.add_argument("--access-control", action="store_true",
                     help=t("help.access_control"))
-    for name in ("mlflow", "mysql", "minio"):
-        up.add_argument(f"--{name}-port", type=int, default=None, metavar="PORT", help=t("help.port", name=name))
+    for name in options.PORTS:
+        options.add_to_argparse(up, f"{name}_port", lang=lang)
     stack_sub.add_parser("down", help=t("help.stack_down"))
     stack_sub.add_parser("info", help=t("help.stack_info"))
     sql = stack_sub.add_parser("sql", help=t("help.stack_sql"))

@@ -55,18 +55,29 @@ class GraderConfig:
         return self.rootdir / "data"
 
 
+# The defaults that apply when neither the command line, the ini file nor the environment give a value; the
+# stack backends' constructors and the help of pytest and `python -m grader` read them from here.
+SUBMISSION_TIMEOUT = 60.0  # seconds a learner's script may run (the submission contract)
+STACK_TIMEOUT = 180.0  # seconds each stack service may take to become ready
+PORTS = ("mlflow", "mysql", "minio")  # the services with a fixed-port option: --mlflow-port, …
+
 # name -> (ini name, environment variable, default)
 _SETTINGS = {
     "submission": ("handson_submission", "HANDSON_SUBMISSION", "exercises"),
     "stack": ("handson_stack", "HANDSON_STACK", "auto"),
-    "submission_timeout": ("handson_submission_timeout", "HANDSON_SUBMISSION_TIMEOUT", "60"),
-    "stack_timeout": ("handson_stack_timeout", "HANDSON_STACK_TIMEOUT", "180"),
+    "submission_timeout": ("handson_submission_timeout", "HANDSON_SUBMISSION_TIMEOUT", SUBMISSION_TIMEOUT),
+    "stack_timeout": ("handson_stack_timeout", "HANDSON_STACK_TIMEOUT", STACK_TIMEOUT),
     "lang": ("handson_lang", "HANDSON_LANG", None),
     "sandbox": ("handson_sandbox", "HANDSON_SANDBOX", "auto"),
     "script_memory": ("handson_script_memory", "HANDSON_SCRIPT_MEMORY", "1G"),
     "script_tmp": ("handson_script_tmp", "HANDSON_SCRIPT_TMP", "256M"),
     "script_file_size": ("handson_script_file_size", "HANDSON_SCRIPT_FILE_SIZE", "256M"),
 }
+
+
+def default(name: str):
+    """The value of setting ``name`` when neither the command line, the ini file nor the environment give one."""
+    return _SETTINGS[name][2]
 
 
 def _size(config, name: str) -> int:
@@ -167,7 +178,7 @@ def get_config(config) -> GraderConfig:
         grade_json=out(config.getoption("grade_json")),
         gradebook=out(config.getoption("gradebook")),
         shard=parse_shard(config.getoption("shard")),
-        ports={name: config.getoption(f"{name}_port") for name in ("mlflow", "mysql", "minio")},
+        ports={name: config.getoption(f"{name}_port") for name in PORTS},
         debug=bool(config.getoption("grader_debug")),
         sandbox=sandbox_mode,
         compose_files=compose_files(config, rootdir, invocation),

@@ -14,13 +14,12 @@ from pathlib import Path
 
 import pytest
 
-from grader import catalog, limits, outcomes, report, text
+from grader import catalog, limits, options, outcomes, report, text
 from grader.class_workflow import CLONE_FAILED
 from grader.checking import CheckFailed, labelled
 from grader.config import get_config, language
 from grader.i18n import get_lang, set_lang, t
 from grader.session import GradingSession, class_learners
-from grader.stack import BACKENDS
 
 _SESSION = pytest.StashKey[GradingSession]()
 _RESULTS = pytest.StashKey[list]()
@@ -43,14 +42,8 @@ def pytest_addoption(parser):
                     help="grade the scripts in DIR (default: exercises/)")
     group.addoption("--submissions", default=None, metavar="DIR",
                     help="grade every sub-folder of DIR as one learner")
-    group.addoption("--stack", default=None, choices=BACKENDS,
-                    help="where the MLflow stack comes from (default: auto)")
-    group.addoption("--submission-timeout", default=None, type=float, metavar="S",
-                    help="seconds a script may run before it is stopped (default: 60)")
-    group.addoption("--stack-timeout", default=None, type=float, metavar="S",
-                    help="seconds each service may take to become ready (default: 180)")
-    group.addoption("--lang", default=None, choices=("en", "ja"),
-                    help="language of messages (default: from the locale)")
+    # Options `python -m grader` takes too: defined once, in grader/options.py.
+    options.add_to_pytest(group, "stack", "submission_timeout", "stack_timeout", "lang")
     group.addoption("--grade-json", default=None, metavar="PATH",
                     help="write Gradescope results.json (a folder, one file per learner, with --submissions)")
     group.addoption("--gradebook", default=None, metavar="PATH", help="write a CSV gradebook")
@@ -68,14 +61,7 @@ def pytest_addoption(parser):
     group.addoption("--html-report", default=None, metavar="DIR",
                     help="write an HTML report per learner and DIR/index.html (with --submissions: a class overview)")
     group.addoption("--shard", default=None, metavar="i/N", help="grade only every N-th learner, from the i-th")
-    for name, default in (("mlflow", 5000), ("mysql", 3306), ("minio", 9000)):
-        group.addoption(f"--{name}-port", default=None, type=int, metavar="PORT",
-                        help=f"fixed port for the local/docker {name} service (default: a free one)")
-    group.addoption("--compose-file", action="append", default=None, metavar="PATH",
-                    help="compose file for the docker stack, repeatable like `docker compose -f` "
-                         "(default: docker-compose.yml)")
-    group.addoption("--sandbox", default=None, choices=("auto", "bwrap", "user", "none"),
-                    help="how learner scripts are isolated (default: auto, the strongest this machine allows)")
+    options.add_to_pytest(group, *(f"{name}_port" for name in options.PORTS), "compose_file", "sandbox")
     group.addoption("--script-memory", default=None, metavar="SIZE",
                     help="memory a learner script may use, all its processes together, e.g. 512M (default: 1G; "
                          "needs a writable cgroup, see the header)")
