@@ -160,8 +160,8 @@ def _lang_of(argv: list[str]) -> str | None:
     return os.environ.get("HANDSON_LANG")
 
 
-def main(argv: list[str] | None = None) -> int:
-    set_lang(_lang_of(sys.argv[1:] if argv is None else argv))
+def build_parser() -> argparse.ArgumentParser:
+    """Every command and option, with help in the current language."""
     from grader import options
 
     lang = get_lang()
@@ -190,9 +190,8 @@ def main(argv: list[str] | None = None) -> int:
     merge = sub.add_parser("merge", help=t("help.merge"))
     merge.add_argument("inputs", nargs="+", help=t("help.merge_inputs"))
     merge.add_argument("-o", "--output", default=None, metavar="PATH", help=t("help.merge_output"))
-    merge.add_argument("--gradebook-format", choices=("csv", "canvas", "moodle"), default="csv",
-                       help=t("help.gradebook_format"))
-    merge.add_argument("--roster", default=None, metavar="PATH", help=t("help.roster"))
+    options.add_to_argparse(merge, "gradebook_format", lang=lang, default=config.GRADEBOOK_FORMAT)
+    options.add_to_argparse(merge, "roster", lang=lang)
     merge.add_argument("--grade-json", default=None, metavar="DIR", help=t("help.merge_grade_json"))
     merge.add_argument("--junitxml", default=None, metavar="PATH", help=t("help.merge_junitxml"))
     merge.add_argument("--html-report", default=None, metavar="DIR", help=t("help.merge_html_report"))
@@ -202,13 +201,19 @@ def main(argv: list[str] | None = None) -> int:
     cls = sub.add_parser("classroom", help=t("help.classroom"))
     cls.add_argument("--write", action="store_true", help=t("help.classroom_write"))
     cls.add_argument("--class-workflow", action="store_true", help=t("help.class_workflow"))
-    cls.add_argument("--shards", type=_positive, default=4, metavar="N", help=t("help.class_shards"))
+    from grader import class_workflow
+
+    cls.add_argument("--shards", type=_positive, default=class_workflow.SHARDS, metavar="N",
+                     help=t("help.class_shards", default=class_workflow.SHARDS))
     where = cls.add_mutually_exclusive_group()
-    where.add_argument("--class", dest="class_dir", default="class", metavar="DIR", help=t("help.class_dir"))
+    where.add_argument("--class", dest="class_dir", default=class_workflow.CLASS_DIR, metavar="DIR",
+                       help=t("help.class_dir", default=class_workflow.CLASS_DIR))
     where.add_argument("--repos", default=None, metavar="FILE", help=t("help.class_repos"))
     cls.add_argument("--roster", default=None, metavar="PATH", help=t("help.class_roster"))
-    cls.add_argument("--gradebook-format", choices=("canvas", "moodle"), default=None, help=t("help.class_lms"))
-    cls.add_argument("--submission-timeout", type=_positive, default=120, metavar="S", help=t("help.class_timeout"))
+    lms_formats = tuple(f for f in options.GRADEBOOK_FORMATS if f != config.GRADEBOOK_FORMAT)  # canvas, moodle
+    cls.add_argument("--gradebook-format", choices=lms_formats, default=None, help=t("help.class_lms"))
+    cls.add_argument("--submission-timeout", type=_positive, default=class_workflow.SUBMISSION_TIMEOUT, metavar="S",
+                     help=t("help.class_timeout", default=class_workflow.SUBMISSION_TIMEOUT))
     clone = sub.add_parser("clone-class", help=t("help.clone_class"))
     clone.add_argument("list", help=t("help.clone_list"))
     clone.add_argument("--dest", required=True, metavar="DIR", help=t("help.clone_dest"))
@@ -225,7 +230,12 @@ def main(argv: list[str] | None = None) -> int:
     from grader import similarity
 
     similarity.add_parser(sub)
+    return parser
 
+
+def main(argv: list[str] | None = None) -> int:
+    set_lang(_lang_of(sys.argv[1:] if argv is None else argv))
+    parser = build_parser()
     args = parser.parse_args(argv)
     if args.command == "stack" and args.action == "up":
         from grader.stack import external
@@ -247,10 +257,14 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "stack":
         return _stack_down(args)
     if args.command == "practice":
+        from grader.practice import cli as practice_cli
+
         return practice_cli.main(args)
     if args.command == "merge":
         return _merge(args)
     if args.command == "similarity":
+        from grader import similarity
+
         return similarity.main(args)
     if args.command == "clone-class":
         from grader.clone import clone_class

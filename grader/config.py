@@ -60,6 +60,10 @@ class GraderConfig:
 SUBMISSION_TIMEOUT = 60.0  # seconds a learner's script may run (the submission contract)
 STACK_TIMEOUT = 180.0  # seconds each stack service may take to become ready
 PORTS = ("mlflow", "mysql", "minio")  # the services with a fixed-port option: --mlflow-port, …
+GRADEBOOK_FORMAT = "csv"  # the grader's own columns (grader/lms.py: the others)
+# --sandbox: how learner scripts are isolated (grader/sandbox.py says what each means). Here, not there: the option
+# is read by `python -m grader`, whose clone-class runs on a bare Python, without psutil which sandbox.py needs.
+SANDBOX_MODES = ("auto", "bwrap", "user", "none")
 
 # name -> (ini name, environment variable, default)
 _SETTINGS = {
@@ -152,11 +156,9 @@ def get_config(config) -> GraderConfig:
     stack = _setting(config, "stack")
     if stack not in BACKENDS:
         raise ValueError(f"stack backend {stack!r} is not one of {', '.join(BACKENDS)}")
-    from grader.sandbox import MODES
-
     sandbox_mode = _setting(config, "sandbox")
-    if sandbox_mode not in MODES:
-        raise ValueError(f"--sandbox {sandbox_mode!r} is not one of {', '.join(MODES)}")
+    if sandbox_mode not in SANDBOX_MODES:
+        raise ValueError(f"--sandbox {sandbox_mode!r} is not one of {', '.join(SANDBOX_MODES)}")
     _check_folder("--submission", submission)
     _check_folder("--submissions", out(submissions))
     learners = parse_learners(config.getoption("learners"))
@@ -186,7 +188,7 @@ def get_config(config) -> GraderConfig:
         script_memory=_size(config, "script_memory"),
         script_tmp=_size(config, "script_tmp"),
         script_file_size=_size(config, "script_file_size"),
-        gradebook_format=config.getoption("gradebook_format") or "csv",
+        gradebook_format=config.getoption("gradebook_format") or GRADEBOOK_FORMAT,
         roster=roster,
         previous=previous,
         learners=learners,

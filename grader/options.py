@@ -21,7 +21,7 @@ from typing import Any, Callable
 
 from grader import config
 from grader.i18n import LANGS, t_in
-from grader.sandbox import MODES as SANDBOX_MODES
+from grader.lms import FORMATS as GRADEBOOK_FORMATS
 from grader.stack import BACKENDS
 
 PORTS = config.PORTS
@@ -70,7 +70,10 @@ SHARED: dict[str, Option] = {option.dest: option for option in (
     Option("--lang", "help.opt_lang", choices=LANGS),
     *(_port(name) for name in PORTS),
     Option("--compose-file", "help.opt_compose_file", action="append", metavar="PATH"),
-    Option("--sandbox", "help.opt_sandbox", default=config.default("sandbox"), choices=SANDBOX_MODES),
+    Option("--sandbox", "help.opt_sandbox", default=config.default("sandbox"), choices=config.SANDBOX_MODES),
+    Option("--gradebook-format", "help.opt_gradebook_format", default=config.GRADEBOOK_FORMAT,
+           choices=GRADEBOOK_FORMATS),
+    Option("--roster", "help.opt_roster", metavar="PATH"),
 )}
 
 

@@ -47,12 +47,7 @@ def pytest_addoption(parser):
     group.addoption("--grade-json", default=None, metavar="PATH",
                     help="write Gradescope results.json (a folder, one file per learner, with --submissions)")
     group.addoption("--gradebook", default=None, metavar="PATH", help="write a CSV gradebook")
-    group.addoption("--gradebook-format", default=None, choices=("csv", "canvas", "moodle"),
-                    help="the gradebook's format: csv (the grader's own columns, the default), canvas (Canvas "
-                         "Gradebook import) or moodle (Moodle grade import); see --roster")
-    group.addoption("--roster", default=None, metavar="PATH",
-                    help="CSV mapping submission folders (column 'folder') to LMS identities, for "
-                         "--gradebook-format canvas|moodle")
+    options.add_to_pytest(group, "gradebook_format", "roster")
     group.addoption("--previous", default=None, metavar="PATH",
                     help="an earlier run's gradebook CSV or results folder: the gradebook gets previous and delta "
                          "columns, the summary says what changed")
