@@ -429,8 +429,8 @@ class _Collector:
             if reporter is not None:
                 reporter.write("\n" if reporter.verbosity <= 0 else "")
                 reporter.write_line(t("progress.learner", learner=_label(self.config, result.learner),
-                                      score=report_num(sum(r.score for r in mine)),
-                                      max=report_num(sum(r.max_score for r in mine)),
+                                      score=report.num(sum(r.score for r in mine)),
+                                      max=report.num(sum(r.max_score for r in mine)),
                                       done=finished, total=len(self.expected)))
 
 
@@ -471,10 +471,6 @@ def _check_of(config, nodeid: str) -> str | None:
     return next((m.args[0] for m in marks if m.name == "check"), None)
 
 
-def report_num(x: float) -> str:
-    return f"{x:g}"
-
-
 def result_of(props: dict) -> report.Result:
     needs = props.get("handson_needs", "")
     return report.Result(props["handson_learner"], props["handson_check"], props["handson_status"],
@@ -498,7 +494,7 @@ def pytest_sessionfinish(session, exitstatus):
     if cfg.grade_json:
         if cfg.submissions:
             for learner, checks in per_learner.items():
-                report.write_gradescope(cfg.grade_json / learner / "results.json", checks, uri,
+                report.write_gradescope(report.results_path(cfg.grade_json, learner), checks, uri,
                                         learner=learner, folder=folders.get(learner),
                                         restarts=report.restarts_of(learner, restarts))
         elif per_learner:

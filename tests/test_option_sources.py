@@ -206,6 +206,15 @@ def test_every_stack_backend_starts_with_the_stack_timeout_by_default():
     assert set(constructors.values()) == {config.STACK_TIMEOUT}, constructors
 
 
+def test_the_plugin_declares_the_check_marker_once():
+    """The plugin declares ``check``; pytest.ini does not repeat it (two declarations drift apart)."""
+    ini = (ROOT / "pytest.ini").read_text(encoding="utf-8")
+    assert not re.search(r"^\s+check\(", ini, re.M), ini
+    shown = subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "--markers"], cwd=ROOT,
+                           env=_clean_env(), capture_output=True, text=True, timeout=120).stdout
+    assert shown.count("@pytest.mark.check(id)") == 1, shown
+
+
 def test_the_class_workflow_command_shows_the_defaults_it_writes(capsys):
     from grader import class_workflow
     from grader.__main__ import build_parser
@@ -216,6 +225,21 @@ def test_the_class_workflow_command_shows_the_defaults_it_writes(capsys):
     text = build_parser()._subparsers._group_actions[0].choices["classroom"].format_help()
     flat = " ".join(text.split())
     assert f"default {class_workflow.SHARDS};" in flat and f"default {class_workflow.SUBMISSION_TIMEOUT})" in flat
+
+
+def test_results_files_are_named_in_one_place(tmp_path):
+    """The plugin writes, and merge and --previous read, ``<folder>/<learner>/results.json`` through report."""
+    from grader import report
+
+    path = report.results_path(tmp_path, "alice")
+    assert path == tmp_path / "alice" / report.RESULTS_FILE
+    path.parent.mkdir()
+    path.write_text('{"tests": [], "extra_data": {"learner": "alice"}}', encoding="utf-8")
+    assert set(report.results_files(tmp_path)) == {"alice"}
+    literal = re.compile(r"""["']results\.json["']""")
+    found = [str(p.relative_to(ROOT)) for p in (ROOT / "grader").rglob("*.py")
+             if p.name != "report.py" and literal.search(p.read_text(encoding="utf-8"))]
+    assert not found, found
 
 
 def test_the_command_line_builds_its_options_with_the_standard_library_only():
