@@ -17,7 +17,7 @@ import pytest
 from grader import catalog, limits, options, outcomes, report, text
 from grader.class_workflow import CLONE_FAILED
 from grader.checking import CheckFailed, labelled
-from grader.config import get_config, language
+from grader.config import default as default_setting, get_config, language
 from grader.i18n import get_lang, set_lang, t
 from grader.session import GradingSession, class_learners
 
@@ -58,12 +58,13 @@ def pytest_addoption(parser):
     group.addoption("--shard", default=None, metavar="i/N", help="grade only every N-th learner, from the i-th")
     options.add_to_pytest(group, *(f"{name}_port" for name in options.PORTS), "compose_file", "sandbox")
     group.addoption("--script-memory", default=None, metavar="SIZE",
-                    help="memory a learner script may use, all its processes together, e.g. 512M (default: 1G; "
-                         "needs a writable cgroup, see the header)")
+                    help="memory a learner script may use, all its processes together, e.g. 512M "
+                         f"(default: {default_setting('script_memory')}; needs a writable cgroup, see the header)")
     group.addoption("--script-tmp", default=None, metavar="SIZE",
-                    help="size of a script's /tmp, /dev/shm and HOME, each (default: 256M; with bubblewrap)")
+                    help=f"size of a script's /tmp, /dev/shm and HOME, each (default: {default_setting('script_tmp')}; "
+                         "with bubblewrap)")
     group.addoption("--script-file-size", default=None, metavar="SIZE",
-                    help="largest file a script may write (default: 256M)")
+                    help=f"largest file a script may write (default: {default_setting('script_file_size')})")
     group.addoption("--grader-debug", action="store_true", default=False,
                     help="show the grader's own tracebacks (for developers of the grader)")
     for name, default, text in (

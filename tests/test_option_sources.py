@@ -156,6 +156,8 @@ def test_the_defaults_shown_by_pytest_and_the_command_line_are_the_ones_that_app
     assert _shown_default(shown, "--stack-timeout") == f"{config.STACK_TIMEOUT:g}"
     assert _shown_default(shown, "--submission-timeout") == f"{config.SUBMISSION_TIMEOUT:g}"
     assert _shown_default(shown, "--stack") == config.default("stack")
+    for name in ("script_memory", "script_tmp", "script_file_size"):  # pytest's own, written "(default: 1G; …)"
+        assert _shown_default(shown, "--" + name.replace("_", "-")).split(";")[0] == config.default(name), name
     from grader.__main__ import main
 
     for argv, flag, value in ((["stack", "up"], "--stack-timeout", config.STACK_TIMEOUT),
