@@ -174,7 +174,7 @@ def build_parser() -> argparse.ArgumentParser:
     up = stack_sub.add_parser("up", help=t("help.stack_up"))
     up.add_argument("--backend", choices=options.STARTABLE, default=None, help=t("help.backend"))
     # --timeout: the name this command had before it took pytest's --stack-timeout
-    options.add_to_argparse(up, "stack_timeout", "--timeout", lang=lang, default=config.STACK_TIMEOUT)
+    options.add_to_argparse(up, "stack_timeout", "--timeout", lang=lang, store_default=True)
     options.add_to_argparse(up, "compose_file", lang=lang)
     up.add_argument("--access-control", action="store_true",
                     help=t("help.access_control"))
@@ -190,7 +190,7 @@ def build_parser() -> argparse.ArgumentParser:
     merge = sub.add_parser("merge", help=t("help.merge"))
     merge.add_argument("inputs", nargs="+", help=t("help.merge_inputs"))
     merge.add_argument("-o", "--output", default=None, metavar="PATH", help=t("help.merge_output"))
-    options.add_to_argparse(merge, "gradebook_format", lang=lang, default=config.GRADEBOOK_FORMAT)
+    options.add_to_argparse(merge, "gradebook_format", lang=lang, store_default=True)
     options.add_to_argparse(merge, "roster", lang=lang)
     merge.add_argument("--grade-json", default=None, metavar="DIR", help=t("help.merge_grade_json"))
     merge.add_argument("--junitxml", default=None, metavar="PATH", help=t("help.merge_junitxml"))

@@ -7,8 +7,8 @@ registrations differ only in where the default is applied.
 
 - pytest: the option's default is ``None``; grader/config.py then reads the ini value, the environment
   and last its own default (command line > ini > environment > default), which ``Option.default`` is.
-- argparse: the caller says which default it stores (``None`` where it falls back on the environment, as
-  ``practice grade`` does; ``default`` itself where it does not, as ``stack up``).
+- argparse: ``None`` where the command falls back on the environment and then on ``default`` itself (as
+  ``practice grade`` does), or ``default`` stored at once (``store_default``, as ``stack up`` and ``merge``).
 
 Either way the help shows ``default``, so ``pytest --help`` and ``python -m grader … --help`` cannot disagree
 with what applies.
@@ -85,9 +85,10 @@ def add_to_pytest(group, *names: str) -> None:
         group.addoption(option.flag, **option.keywords("en", None))
 
 
-def add_to_argparse(parser, name: str, *aliases: str, lang: str, default: Any = None, **overrides) -> None:
+def add_to_argparse(parser, name: str, *aliases: str, lang: str, store_default: bool = False, **overrides) -> None:
     """Register the option ``name`` in an argparse parser, in ``lang``; ``aliases`` are older spellings that
     keep working (``stack up --timeout``), ``overrides`` the few keywords a parser spells its own way
     (``dest`` where a sub-command keeps its own ``--lang``)."""
     option = SHARED[name]
+    default = option.default if store_default else None
     parser.add_argument(option.flag, *aliases, **{**option.keywords(lang, default), **overrides})

@@ -175,6 +175,7 @@ def test_stack_up_takes_the_stack_timeout_and_still_its_old_name():
     assert parser.parse_args(["stack", "up"]).stack_timeout == config.STACK_TIMEOUT
     assert parser.parse_args(["stack", "up", "--stack-timeout", "7"]).stack_timeout == 7.0
     assert parser.parse_args(["stack", "up", "--timeout", "9"]).stack_timeout == 9.0
+    assert parser.parse_args(["merge", "grades.csv"]).gradebook_format == config.GRADEBOOK_FORMAT
 
 
 def test_config_applies_the_defaults_the_help_shows(monkeypatch):
