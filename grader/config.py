@@ -84,6 +84,13 @@ def default(name: str):
     return _SETTINGS[name][2]
 
 
+def outside_pytest(name: str, given=None):
+    """Setting ``name`` for a command that runs without pytest (no ini file): ``given`` (its command-line
+    value), else the environment variable, else the default."""
+    _ini_name, env_name, fallback = _SETTINGS[name]
+    return given or os.environ.get(env_name) or fallback
+
+
 def _size(config, name: str) -> int:
     from grader.limits import parse_size
 

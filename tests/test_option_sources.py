@@ -255,3 +255,12 @@ def test_the_command_line_builds_its_options_with_the_standard_library_only():
                           timeout=60)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.split() == [], proc.stdout
+
+
+def test_commands_outside_pytest_read_the_same_environment_and_defaults(monkeypatch):
+    """practice grade: its option, else the HANDSON_* variable pytest reads too, else the same default."""
+    monkeypatch.delenv("HANDSON_STACK_TIMEOUT", raising=False)
+    assert config.outside_pytest("stack_timeout") == config.STACK_TIMEOUT
+    monkeypatch.setenv("HANDSON_STACK_TIMEOUT", "42")
+    assert float(config.outside_pytest("stack_timeout")) == 42.0
+    assert config.outside_pytest("stack_timeout", 7.0) == 7.0

@@ -101,15 +101,14 @@ def _grade(args) -> int:
 
     dest = args.dest.resolve()
     read_attempt(dest)  # bad input fails before a stack starts
-    name, reason = choose(args.stack or os.environ.get("HANDSON_STACK") or config.default("stack"))
+    name, reason = choose(config.outside_pytest("stack", args.stack))
     print(t("header.stack", backend=name, reason=reason), flush=True)
-    backend = make_backend(name, timeout=float(os.environ.get("HANDSON_STACK_TIMEOUT") or config.STACK_TIMEOUT))
+    backend = make_backend(name, timeout=float(config.outside_pytest("stack_timeout")))
     try:
         info = backend.start()
-        timeout = args.submission_timeout or float(os.environ.get("HANDSON_SUBMISSION_TIMEOUT")
-                                                   or config.SUBMISSION_TIMEOUT)
+        timeout = float(config.outside_pytest("submission_timeout", args.submission_timeout))
         graded = grade(dest, info, ROOT / "data", timeout=timeout,
-                       sandbox_mode=args.sandbox or os.environ.get("HANDSON_SANDBOX") or config.default("sandbox"))
+                       sandbox_mode=config.outside_pytest("sandbox", args.sandbox))
     except StackError as e:
         print(e.describe(), file=sys.stderr)
         return 3
