@@ -10,7 +10,8 @@ import sys
 import time
 from pathlib import Path
 
-from grader.i18n import cause, set_lang, t
+from grader import config
+from grader.i18n import cause, get_lang, set_lang, t
 
 
 def _stack_up(args) -> int:
@@ -29,7 +30,7 @@ def _stack_up(args) -> int:
         # Instructors sharing it across a class turn MLflow's access control on.
         options["access_control"] = args.access_control
     backend = make_backend(args.backend, ports={"mlflow": args.mlflow_port, "mysql": args.mysql_port,
-                                                "minio": args.minio_port}, timeout=args.timeout, **options)
+                                                "minio": args.minio_port}, timeout=args.stack_timeout, **options)
     print(t("cli.starting", backend=args.backend), flush=True)
     stopping = []
 
@@ -159,22 +160,26 @@ def _lang_of(argv: list[str]) -> str | None:
     return os.environ.get("HANDSON_LANG")
 
 
-def main(argv: list[str] | None = None) -> int:
-    set_lang(_lang_of(sys.argv[1:] if argv is None else argv))
+def build_parser() -> argparse.ArgumentParser:
+    """Every command and option, with help in the current language."""
+    from grader import options
+
+    lang = get_lang()
     parser = argparse.ArgumentParser(prog="python -m grader", description=t("help.description"))
-    parser.add_argument("--lang", choices=("en", "ja"), default=None, help=t("help.lang"))
+    options.add_to_argparse(parser, "lang", lang=lang)
     sub = parser.add_subparsers(dest="command", required=True)
 
     stack = sub.add_parser("stack", help=t("help.stack"))
     stack_sub = stack.add_subparsers(dest="action", required=True)
     up = stack_sub.add_parser("up", help=t("help.stack_up"))
-    up.add_argument("--backend", choices=("local", "docker", "embedded"), default=None, help=t("help.backend"))
-    up.add_argument("--timeout", type=float, default=180.0, help=t("help.timeout"))
-    up.add_argument("--compose-file", action="append", default=None, metavar="PATH", help=t("help.compose_file"))
+    up.add_argument("--backend", choices=options.STARTABLE, default=None, help=t("help.backend"))
+    # --timeout: the name this command had before it took pytest's --stack-timeout
+    options.add_to_argparse(up, "stack_timeout", "--timeout", lang=lang, store_default=True)
+    options.add_to_argparse(up, "compose_file", lang=lang)
     up.add_argument("--access-control", action="store_true",
                     help=t("help.access_control"))
-    for name in ("mlflow", "mysql", "minio"):
-        up.add_argument(f"--{name}-port", type=int, default=None, metavar="PORT", help=t("help.port", name=name))
+    for name in options.PORTS:
+        options.add_to_argparse(up, f"{name}_port", lang=lang)
     stack_sub.add_parser("down", help=t("help.stack_down"))
     stack_sub.add_parser("info", help=t("help.stack_info"))
     sql = stack_sub.add_parser("sql", help=t("help.stack_sql"))
@@ -185,9 +190,8 @@ def main(argv: list[str] | None = None) -> int:
     merge = sub.add_parser("merge", help=t("help.merge"))
     merge.add_argument("inputs", nargs="+", help=t("help.merge_inputs"))
     merge.add_argument("-o", "--output", default=None, metavar="PATH", help=t("help.merge_output"))
-    merge.add_argument("--gradebook-format", choices=("csv", "canvas", "moodle"), default="csv",
-                       help=t("help.gradebook_format"))
-    merge.add_argument("--roster", default=None, metavar="PATH", help=t("help.roster"))
+    options.add_to_argparse(merge, "gradebook_format", lang=lang, store_default=True)
+    options.add_to_argparse(merge, "roster", lang=lang)
     merge.add_argument("--grade-json", default=None, metavar="DIR", help=t("help.merge_grade_json"))
     merge.add_argument("--junitxml", default=None, metavar="PATH", help=t("help.merge_junitxml"))
     merge.add_argument("--html-report", default=None, metavar="DIR", help=t("help.merge_html_report"))
@@ -197,13 +201,19 @@ def main(argv: list[str] | None = None) -> int:
     cls = sub.add_parser("classroom", help=t("help.classroom"))
     cls.add_argument("--write", action="store_true", help=t("help.classroom_write"))
     cls.add_argument("--class-workflow", action="store_true", help=t("help.class_workflow"))
-    cls.add_argument("--shards", type=_positive, default=4, metavar="N", help=t("help.class_shards"))
+    from grader import class_workflow
+
+    cls.add_argument("--shards", type=_positive, default=class_workflow.SHARDS, metavar="N",
+                     help=t("help.class_shards", default=class_workflow.SHARDS))
     where = cls.add_mutually_exclusive_group()
-    where.add_argument("--class", dest="class_dir", default="class", metavar="DIR", help=t("help.class_dir"))
+    where.add_argument("--class", dest="class_dir", default=class_workflow.CLASS_DIR, metavar="DIR",
+                       help=t("help.class_dir", default=class_workflow.CLASS_DIR))
     where.add_argument("--repos", default=None, metavar="FILE", help=t("help.class_repos"))
     cls.add_argument("--roster", default=None, metavar="PATH", help=t("help.class_roster"))
-    cls.add_argument("--gradebook-format", choices=("canvas", "moodle"), default=None, help=t("help.class_lms"))
-    cls.add_argument("--submission-timeout", type=_positive, default=120, metavar="S", help=t("help.class_timeout"))
+    lms_formats = tuple(f for f in options.GRADEBOOK_FORMATS if f != config.GRADEBOOK_FORMAT)  # canvas, moodle
+    cls.add_argument("--gradebook-format", choices=lms_formats, default=None, help=t("help.class_lms"))
+    cls.add_argument("--submission-timeout", type=_positive, default=class_workflow.SUBMISSION_TIMEOUT, metavar="S",
+                     help=t("help.class_timeout", default=class_workflow.SUBMISSION_TIMEOUT))
     clone = sub.add_parser("clone-class", help=t("help.clone_class"))
     clone.add_argument("list", help=t("help.clone_list"))
     clone.add_argument("--dest", required=True, metavar="DIR", help=t("help.clone_dest"))
@@ -220,7 +230,12 @@ def main(argv: list[str] | None = None) -> int:
     from grader import similarity
 
     similarity.add_parser(sub)
+    return parser
 
+
+def main(argv: list[str] | None = None) -> int:
+    set_lang(_lang_of(sys.argv[1:] if argv is None else argv))
+    parser = build_parser()
     args = parser.parse_args(argv)
     if args.command == "stack" and args.action == "up":
         from grader.stack import external
@@ -242,10 +257,14 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "stack":
         return _stack_down(args)
     if args.command == "practice":
+        from grader.practice import cli as practice_cli
+
         return practice_cli.main(args)
     if args.command == "merge":
         return _merge(args)
     if args.command == "similarity":
+        from grader import similarity
+
         return similarity.main(args)
     if args.command == "clone-class":
         from grader.clone import clone_class

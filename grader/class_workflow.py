@@ -114,8 +114,12 @@ def _python(pip_cache: bool = True) -> list[str]:
     return _uses("Set up Python", "actions/setup-python@v5", with_)
 
 
-def workflow(shards: int = 4, *, class_dir: str = "class", repos: str | None = None, roster: str | None = None,
-             lms: str | None = None, submission_timeout: int = 120) -> str:
+# The defaults of `python -m grader classroom --class-workflow`; its help shows them.
+SHARDS, CLASS_DIR, SUBMISSION_TIMEOUT = 4, "class", 120
+
+
+def workflow(shards: int = SHARDS, *, class_dir: str = CLASS_DIR, repos: str | None = None,
+             roster: str | None = None, lms: str | None = None, submission_timeout: int = SUBMISSION_TIMEOUT) -> str:
     """The class workflow's YAML. ``repos``: a file of repository URLs to clone (else the class is the
     folder ``class_dir`` of this repository); ``lms`` with ``roster``: also that LMS's gradebook."""
     if shards < 1:

@@ -55,18 +55,40 @@ class GraderConfig:
         return self.rootdir / "data"
 
 
+# The defaults that apply when neither the command line, the ini file nor the environment give a value; the
+# stack backends' constructors and the help of pytest and `python -m grader` read them from here.
+SUBMISSION_TIMEOUT = 60.0  # seconds a learner's script may run (the submission contract)
+STACK_TIMEOUT = 180.0  # seconds each stack service may take to become ready
+PORTS = ("mlflow", "mysql", "minio")  # the services with a fixed-port option: --mlflow-port, …
+GRADEBOOK_FORMAT = "csv"  # the grader's own columns (grader/lms.py: the others)
+# --sandbox: how learner scripts are isolated (grader/sandbox.py says what each means). Here, not there: the option
+# is read by `python -m grader`, whose clone-class runs on a bare Python, without psutil which sandbox.py needs.
+SANDBOX_MODES = ("auto", "bwrap", "user", "none")
+
 # name -> (ini name, environment variable, default)
 _SETTINGS = {
     "submission": ("handson_submission", "HANDSON_SUBMISSION", "exercises"),
     "stack": ("handson_stack", "HANDSON_STACK", "auto"),
-    "submission_timeout": ("handson_submission_timeout", "HANDSON_SUBMISSION_TIMEOUT", "60"),
-    "stack_timeout": ("handson_stack_timeout", "HANDSON_STACK_TIMEOUT", "180"),
+    "submission_timeout": ("handson_submission_timeout", "HANDSON_SUBMISSION_TIMEOUT", SUBMISSION_TIMEOUT),
+    "stack_timeout": ("handson_stack_timeout", "HANDSON_STACK_TIMEOUT", STACK_TIMEOUT),
     "lang": ("handson_lang", "HANDSON_LANG", None),
     "sandbox": ("handson_sandbox", "HANDSON_SANDBOX", "auto"),
     "script_memory": ("handson_script_memory", "HANDSON_SCRIPT_MEMORY", "1G"),
     "script_tmp": ("handson_script_tmp", "HANDSON_SCRIPT_TMP", "256M"),
     "script_file_size": ("handson_script_file_size", "HANDSON_SCRIPT_FILE_SIZE", "256M"),
 }
+
+
+def default(name: str):
+    """The value of setting ``name`` when neither the command line, the ini file nor the environment give one."""
+    return _SETTINGS[name][2]
+
+
+def outside_pytest(name: str, given=None):
+    """Setting ``name`` for a command that runs without pytest (no ini file): ``given`` (its command-line
+    value), else the environment variable, else the default."""
+    _ini_name, env_name, fallback = _SETTINGS[name]
+    return given or os.environ.get(env_name) or fallback
 
 
 def _size(config, name: str) -> int:
@@ -141,11 +163,9 @@ def get_config(config) -> GraderConfig:
     stack = _setting(config, "stack")
     if stack not in BACKENDS:
         raise ValueError(f"stack backend {stack!r} is not one of {', '.join(BACKENDS)}")
-    from grader.sandbox import MODES
-
     sandbox_mode = _setting(config, "sandbox")
-    if sandbox_mode not in MODES:
-        raise ValueError(f"--sandbox {sandbox_mode!r} is not one of {', '.join(MODES)}")
+    if sandbox_mode not in SANDBOX_MODES:
+        raise ValueError(f"--sandbox {sandbox_mode!r} is not one of {', '.join(SANDBOX_MODES)}")
     _check_folder("--submission", submission)
     _check_folder("--submissions", out(submissions))
     learners = parse_learners(config.getoption("learners"))
@@ -167,7 +187,7 @@ def get_config(config) -> GraderConfig:
         grade_json=out(config.getoption("grade_json")),
         gradebook=out(config.getoption("gradebook")),
         shard=parse_shard(config.getoption("shard")),
-        ports={name: config.getoption(f"{name}_port") for name in ("mlflow", "mysql", "minio")},
+        ports={name: config.getoption(f"{name}_port") for name in PORTS},
         debug=bool(config.getoption("grader_debug")),
         sandbox=sandbox_mode,
         compose_files=compose_files(config, rootdir, invocation),
@@ -175,7 +195,7 @@ def get_config(config) -> GraderConfig:
         script_memory=_size(config, "script_memory"),
         script_tmp=_size(config, "script_tmp"),
         script_file_size=_size(config, "script_file_size"),
-        gradebook_format=config.getoption("gradebook_format") or "csv",
+        gradebook_format=config.getoption("gradebook_format") or GRADEBOOK_FORMAT,
         roster=roster,
         previous=previous,
         learners=learners,

@@ -47,7 +47,7 @@ def _env() -> jinja2.Environment:
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True,
                              undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True,
                              finalize=_clean_value)
-    env.globals.update(t=t, marks=MARKS, num=report._num)
+    env.globals.update(t=t, marks=MARKS, num=report.num)
     return env
 
 

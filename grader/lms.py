@@ -137,7 +137,7 @@ def _points_possible(rows: list[dict]) -> str:
     from grader import catalog, report
 
     tops = [float(r["max"]) for r in rows if r.get("max")]
-    return report._num(max(tops) if tops else catalog.max_points())
+    return report.num(max(tops) if tops else catalog.max_points())
 
 
 def moodle_identifier(roster: Roster | None) -> str:

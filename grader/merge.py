@@ -45,7 +45,7 @@ def classify(paths: list[Path]) -> Inputs:
             inputs.junit.append(path)
         elif path.is_dir() and (path / "index.html").is_file():
             inputs.html.append(path)
-        elif path.is_dir() and any(path.glob("*/results.json")):
+        elif path.is_dir() and any(path.glob(f"*/{report.RESULTS_FILE}")):
             inputs.results.append(path)
         else:
             raise MergeError(t("merge.unknown_input", path=str(path)))
@@ -157,7 +157,7 @@ def gradebook_from_results(merged: dict[str, tuple[Path, dict]]) -> list[dict]:
 def write_results(out: Path, merged: dict[str, tuple[Path, dict]]) -> None:
     """Each learner's results.json copied as its shard wrote it, under the same folder name."""
     for _learner, (file, _data) in sorted(merged.items()):
-        target = out / file.parent.name / "results.json"
+        target = report.results_path(out, file.parent.name)
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(file, target)
 

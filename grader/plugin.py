@@ -14,13 +14,12 @@ from pathlib import Path
 
 import pytest
 
-from grader import catalog, limits, outcomes, report, text
+from grader import catalog, limits, options, outcomes, report, text
 from grader.class_workflow import CLONE_FAILED
 from grader.checking import CheckFailed, labelled
-from grader.config import get_config, language
+from grader.config import default as default_setting, get_config, language
 from grader.i18n import get_lang, set_lang, t
 from grader.session import GradingSession, class_learners
-from grader.stack import BACKENDS
 
 _SESSION = pytest.StashKey[GradingSession]()
 _RESULTS = pytest.StashKey[list]()
@@ -43,23 +42,12 @@ def pytest_addoption(parser):
                     help="grade the scripts in DIR (default: exercises/)")
     group.addoption("--submissions", default=None, metavar="DIR",
                     help="grade every sub-folder of DIR as one learner")
-    group.addoption("--stack", default=None, choices=BACKENDS,
-                    help="where the MLflow stack comes from (default: auto)")
-    group.addoption("--submission-timeout", default=None, type=float, metavar="S",
-                    help="seconds a script may run before it is stopped (default: 60)")
-    group.addoption("--stack-timeout", default=None, type=float, metavar="S",
-                    help="seconds each service may take to become ready (default: 180)")
-    group.addoption("--lang", default=None, choices=("en", "ja"),
-                    help="language of messages (default: from the locale)")
+    # Options `python -m grader` takes too: defined once, in grader/options.py.
+    options.add_to_pytest(group, "stack", "submission_timeout", "stack_timeout", "lang")
     group.addoption("--grade-json", default=None, metavar="PATH",
                     help="write Gradescope results.json (a folder, one file per learner, with --submissions)")
     group.addoption("--gradebook", default=None, metavar="PATH", help="write a CSV gradebook")
-    group.addoption("--gradebook-format", default=None, choices=("csv", "canvas", "moodle"),
-                    help="the gradebook's format: csv (the grader's own columns, the default), canvas (Canvas "
-                         "Gradebook import) or moodle (Moodle grade import); see --roster")
-    group.addoption("--roster", default=None, metavar="PATH",
-                    help="CSV mapping submission folders (column 'folder') to LMS identities, for "
-                         "--gradebook-format canvas|moodle")
+    options.add_to_pytest(group, "gradebook_format", "roster")
     group.addoption("--previous", default=None, metavar="PATH",
                     help="an earlier run's gradebook CSV or results folder: the gradebook gets previous and delta "
                          "columns, the summary says what changed")
@@ -68,21 +56,15 @@ def pytest_addoption(parser):
     group.addoption("--html-report", default=None, metavar="DIR",
                     help="write an HTML report per learner and DIR/index.html (with --submissions: a class overview)")
     group.addoption("--shard", default=None, metavar="i/N", help="grade only every N-th learner, from the i-th")
-    for name, default in (("mlflow", 5000), ("mysql", 3306), ("minio", 9000)):
-        group.addoption(f"--{name}-port", default=None, type=int, metavar="PORT",
-                        help=f"fixed port for the local/docker {name} service (default: a free one)")
-    group.addoption("--compose-file", action="append", default=None, metavar="PATH",
-                    help="compose file for the docker stack, repeatable like `docker compose -f` "
-                         "(default: docker-compose.yml)")
-    group.addoption("--sandbox", default=None, choices=("auto", "bwrap", "user", "none"),
-                    help="how learner scripts are isolated (default: auto, the strongest this machine allows)")
+    options.add_to_pytest(group, *(f"{name}_port" for name in options.PORTS), "compose_file", "sandbox")
     group.addoption("--script-memory", default=None, metavar="SIZE",
-                    help="memory a learner script may use, all its processes together, e.g. 512M (default: 1G; "
-                         "needs a writable cgroup, see the header)")
+                    help="memory a learner script may use, all its processes together, e.g. 512M "
+                         f"(default: {default_setting('script_memory')}; needs a writable cgroup, see the header)")
     group.addoption("--script-tmp", default=None, metavar="SIZE",
-                    help="size of a script's /tmp, /dev/shm and HOME, each (default: 256M; with bubblewrap)")
+                    help=f"size of a script's /tmp, /dev/shm and HOME, each (default: {default_setting('script_tmp')}; "
+                         "with bubblewrap)")
     group.addoption("--script-file-size", default=None, metavar="SIZE",
-                    help="largest file a script may write (default: 256M)")
+                    help=f"largest file a script may write (default: {default_setting('script_file_size')})")
     group.addoption("--grader-debug", action="store_true", default=False,
                     help="show the grader's own tracebacks (for developers of the grader)")
     for name, default, text in (
@@ -448,8 +430,8 @@ class _Collector:
             if reporter is not None:
                 reporter.write("\n" if reporter.verbosity <= 0 else "")
                 reporter.write_line(t("progress.learner", learner=_label(self.config, result.learner),
-                                      score=report_num(sum(r.score for r in mine)),
-                                      max=report_num(sum(r.max_score for r in mine)),
+                                      score=report.num(sum(r.score for r in mine)),
+                                      max=report.num(sum(r.max_score for r in mine)),
                                       done=finished, total=len(self.expected)))
 
 
@@ -490,10 +472,6 @@ def _check_of(config, nodeid: str) -> str | None:
     return next((m.args[0] for m in marks if m.name == "check"), None)
 
 
-def report_num(x: float) -> str:
-    return f"{x:g}"
-
-
 def result_of(props: dict) -> report.Result:
     needs = props.get("handson_needs", "")
     return report.Result(props["handson_learner"], props["handson_check"], props["handson_status"],
@@ -517,7 +495,7 @@ def pytest_sessionfinish(session, exitstatus):
     if cfg.grade_json:
         if cfg.submissions:
             for learner, checks in per_learner.items():
-                report.write_gradescope(cfg.grade_json / learner / "results.json", checks, uri,
+                report.write_gradescope(report.results_path(cfg.grade_json, learner), checks, uri,
                                         learner=learner, folder=folders.get(learner),
                                         restarts=report.restarts_of(learner, restarts))
         elif per_learner:

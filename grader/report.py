@@ -60,7 +60,8 @@ def step_points(checks: dict[str, Result]) -> dict[str, tuple[float, float]]:
     return {step: (got, top) for step, (got, top) in points.items()}
 
 
-def _num(x: float) -> str:
+def num(x: float) -> str:
+    """Points as every report writes them: 27, 0.5 (no trailing .0)."""
     return f"{x:g}"
 
 
@@ -80,8 +81,8 @@ def summary_lines(results: list[Result], folders: dict[str, str] | None = None) 
     for learner, checks in sorted(learners.items()):
         total = sum(r.score for r in checks.values())
         top = sum(r.max_score for r in checks.values())
-        lines.append(t("summary.learner", learner=learner_label(learner, folders.get(learner)), score=_num(total),
-                       max=_num(top)))
+        lines.append(t("summary.learner", learner=learner_label(learner, folders.get(learner)), score=num(total),
+                       max=num(top)))
         per_step = step_points(checks)
         current = None
         for r in _ordered(checks):
@@ -89,7 +90,7 @@ def summary_lines(results: list[Result], folders: dict[str, str] | None = None) 
             if check.step != current:
                 current = check.step
                 got, top_step = per_step[current]
-                lines.append(f"  {current}: {_num(got)}/{_num(top_step)}")
+                lines.append(f"  {current}: {num(got)}/{num(top_step)}")
             line = f"    {marks.get(r.status, '?')} {r.check:<26} {check.title()}"
             # Not graded: why, on the same line (its root's failure is told once, under the root).
             lines.append(line + f"  ({r.message})" if r.status == outcomes.NOT_GRADED else line)
@@ -187,9 +188,9 @@ def gradebook_rows(results: list[Result], folders: dict[str, str] | None = None,
         per_step = step_points(checks)
         row = {"learner": learner}
         for step in GRADEBOOK_STEPS:
-            row[step] = _num(per_step.get(step, (0.0, 0.0))[0])
-        row["total"] = _num(sum(r.score for r in checks.values()))
-        row["max"] = _num(sum(r.max_score for r in checks.values()))
+            row[step] = num(per_step.get(step, (0.0, 0.0))[0])
+        row["total"] = num(sum(r.score for r in checks.values()))
+        row["max"] = num(sum(r.max_score for r in checks.values()))
         row["errors"] = str(sum(1 for r in checks.values() if r.status == "error"))
         row["folder"] = text.clean(folders.get(learner, learner))
         row["restarts"] = str(len(restarts_of(learner, restarts or [])))
@@ -228,6 +229,15 @@ def read_gradebook(path: Path) -> list[dict]:
         return list(csv.DictReader(f))
 
 
+# A --grade-json folder of a class holds one Gradescope results file per learner: <folder>/<learner id>/results.json.
+RESULTS_FILE = "results.json"
+
+
+def results_path(folder: Path, learner: str) -> Path:
+    """Where learner ``learner``'s results file sits in the results folder ``folder``."""
+    return folder / learner / RESULTS_FILE
+
+
 def read_results_dir(path: Path) -> dict[str, dict]:
     """A ``--grade-json`` folder of a class: learner id -> its results.json (``<id>/results.json``)."""
     return {learner: data for learner, (_file, data) in results_files(path).items()}
@@ -236,7 +246,7 @@ def read_results_dir(path: Path) -> dict[str, dict]:
 def results_files(path: Path) -> dict[str, tuple[Path, dict]]:
     """learner id -> (its results.json, what it holds), for a ``--grade-json`` folder of a class."""
     out = {}
-    for file in sorted(path.glob("*/results.json")):
+    for file in sorted(path.glob(f"*/{RESULTS_FILE}")):
         data = json.loads(file.read_text(encoding="utf-8"))
         out[(data.get("extra_data") or {}).get("learner") or file.parent.name] = (file, data)
     return out
@@ -301,8 +311,8 @@ def add_previous(rows: list[dict], previous: dict[str, Previous]) -> list[dict]:
     """The gradebook's ``previous`` and ``delta`` columns (empty for a learner the previous run did not grade)."""
     for row in rows:
         before = previous.get(row["learner"])
-        row["previous"] = _num(before.total) if before else ""
-        row["delta"] = _num(float(row["total"]) - before.total) if before else ""
+        row["previous"] = num(before.total) if before else ""
+        row["delta"] = num(float(row["total"]) - before.total) if before else ""
     return rows
 
 
@@ -325,7 +335,7 @@ def change_lines(results: list[Result], previous: dict[str, Previous],
         total = sum(r.score for r in checks.values())
         before = previous.get(learner)
         if before is None:
-            lines.append(t("previous.new", learner=label, score=_num(total)))
+            lines.append(t("previous.new", learner=label, score=num(total)))
             continue
         changed = []
         if before.checks is not None:
@@ -342,9 +352,9 @@ def change_lines(results: list[Result], previous: dict[str, Previous],
         else:
             for step, (got, _top) in step_points(checks).items():
                 if step in before.steps and before.steps[step] != got:
-                    changed.append(f"    {step}: {_num(before.steps[step])} → {_num(got)}")
+                    changed.append(f"    {step}: {num(before.steps[step])} → {num(got)}")
         if changed or total != before.total:
-            lines.append(t("previous.learner", learner=label, before=_num(before.total), score=_num(total),
-                           delta=("+" if total >= before.total else "") + _num(total - before.total)))
+            lines.append(t("previous.learner", learner=label, before=num(before.total), score=num(total),
+                           delta=("+" if total >= before.total else "") + num(total - before.total)))
             lines += changed
     return lines

@@ -35,8 +35,8 @@ from pathlib import Path
 import psutil
 
 from grader import limits as _limits
+from grader.config import SANDBOX_MODES as MODES
 
-MODES = ("auto", "bwrap", "user", "none")
 # Fresh uids come from a range no distribution hands out (Debian's subordinate ranges start at 100000
 # and are 65536 wide per user; systemd's dynamic users stay below 65535).
 UID_BASE, UID_SPAN = 1_900_000_000, 100_000_000

@@ -381,7 +381,9 @@ def add_parser(sub) -> None:
     cmd.add_argument("--threshold", type=str, default=str(DEFAULT_THRESHOLD), metavar="X",
                      help=t("help.similarity_threshold", default=DEFAULT_THRESHOLD))
     # Read before parsing by python -m grader (its --help speaks the language too); here so it may follow.
-    cmd.add_argument("--lang", choices=("en", "ja"), default=None, dest="similarity_lang", help=t("help.lang"))
+    from grader import options
+
+    options.add_to_argparse(cmd, "lang", lang=get_lang(), dest="similarity_lang")
 
 
 def main(args) -> int:

@@ -6,7 +6,8 @@ import os
 import sys
 from pathlib import Path
 
-from grader.i18n import set_lang, t
+from grader import config
+from grader.i18n import get_lang, set_lang, t
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -21,20 +22,19 @@ def add_parser(sub) -> None:
     new.add_argument("--dir", required=True, type=Path, metavar="DEST")
     grade = actions.add_parser("grade", help=t("help.practice_grade"))
     grade.add_argument("dest", type=Path, metavar="DEST")
-    from grader.stack import BACKENDS
+    from grader import options
 
-    grade.add_argument("--stack", choices=BACKENDS, default=None, help=t("help.practice_stack"))
+    # Defaults None: _grade falls back on the environment (HANDSON_STACK, …), then on the defaults the help shows.
+    options.add_to_argparse(grade, "stack", lang=get_lang())
     grade.add_argument("--grade-json", type=Path, default=None, metavar="PATH", help=t("help.grade_json"))
-    grade.add_argument("--submission-timeout", type=float, default=None, metavar="S",
-                       help=t("help.submission_timeout"))
-    grade.add_argument("--sandbox", choices=("auto", "bwrap", "user", "none"), default=None, help=t("help.sandbox"))
+    options.add_to_argparse(grade, "submission_timeout", lang=get_lang())
+    options.add_to_argparse(grade, "sandbox", lang=get_lang())
     solve = actions.add_parser("solve", help=t("help.practice_solve"))
     solve.add_argument("drill", metavar="ID")
     solve.add_argument("--seed", type=int, required=True, help=t("help.seed_required"))
     solve.add_argument("--dir", required=True, type=Path, metavar="DEST")
     for action in (new, grade, solve, actions.choices["list"]):
-        action.add_argument("--lang", choices=("en", "ja"), default=None, dest="practice_lang",
-                            help=t("help.lang"))
+        options.add_to_argparse(action, "lang", lang=get_lang(), dest="practice_lang")
 
 
 def main(args) -> int:
@@ -101,14 +101,14 @@ def _grade(args) -> int:
 
     dest = args.dest.resolve()
     read_attempt(dest)  # bad input fails before a stack starts
-    name, reason = choose(args.stack or os.environ.get("HANDSON_STACK") or "auto")
+    name, reason = choose(config.outside_pytest("stack", args.stack))
     print(t("header.stack", backend=name, reason=reason), flush=True)
-    backend = make_backend(name, timeout=float(os.environ.get("HANDSON_STACK_TIMEOUT") or 180))
+    backend = make_backend(name, timeout=float(config.outside_pytest("stack_timeout")))
     try:
         info = backend.start()
-        timeout = args.submission_timeout or float(os.environ.get("HANDSON_SUBMISSION_TIMEOUT") or 60)
+        timeout = float(config.outside_pytest("submission_timeout", args.submission_timeout))
         graded = grade(dest, info, ROOT / "data", timeout=timeout,
-                       sandbox_mode=args.sandbox or os.environ.get("HANDSON_SANDBOX") or "auto")
+                       sandbox_mode=config.outside_pytest("sandbox", args.sandbox))
     except StackError as e:
         print(e.describe(), file=sys.stderr)
         return 3

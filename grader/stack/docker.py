@@ -23,6 +23,7 @@ from pathlib import Path
 
 import port_for
 
+from grader.config import STACK_TIMEOUT
 from grader.i18n import t
 from grader.stack.base import StackError, StackInfo, guard, http_ok
 
@@ -130,7 +131,7 @@ def images_problem(files: Sequence[Path] | None = None) -> str | None:
 class DockerStack:
     name = "docker"
 
-    def __init__(self, ports: dict | None = None, timeout: float = 300.0,
+    def __init__(self, ports: dict | None = None, timeout: float = STACK_TIMEOUT,
                  compose_files: Sequence[Path | str] | None = None, access_control: bool = True, **_ignored):
         self.access_control = access_control
         self.workdir: Path | None = None

@@ -8,6 +8,7 @@ import tempfile
 from pathlib import Path
 
 from grader import sandbox
+from grader.config import STACK_TIMEOUT
 from grader.stack.auth import auth_setup
 from grader.stack.base import StackInfo, guard
 from grader.stack.local import free_port
@@ -18,7 +19,7 @@ from grader.stack.watchdog import Watchdog
 class EmbeddedStack:
     name = "embedded"
 
-    def __init__(self, base_dir: Path | None = None, ports: dict | None = None, timeout: float = 120.0,
+    def __init__(self, base_dir: Path | None = None, ports: dict | None = None, timeout: float = STACK_TIMEOUT,
                  access_control: bool = True):
         self.base_dir = base_dir
         self.access_control = access_control

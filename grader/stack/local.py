@@ -19,6 +19,7 @@ from pathlib import Path
 import port_for
 
 from grader import sandbox
+from grader.config import STACK_TIMEOUT
 from grader.stack.auth import auth_setup
 from grader.stack.base import ServiceProcess, StackError, StackInfo, guard, http_ok, service_env
 from grader.stack.mlflow_server import migrate_schema, start_mlflow_server
@@ -79,7 +80,7 @@ def free_port(name: str, wanted: int | None) -> int:
 class LocalStack:
     name = "local"
 
-    def __init__(self, base_dir: Path | None = None, ports: dict | None = None, timeout: float = 120.0,
+    def __init__(self, base_dir: Path | None = None, ports: dict | None = None, timeout: float = STACK_TIMEOUT,
                  access_control: bool = True):
         self.base_dir = base_dir
         self.access_control = access_control
