@@ -14,7 +14,7 @@ from grader.i18n import cause, set_lang, t
 
 
 def _stack_up(args) -> int:
-    from grader.stack import StackError, make_backend
+    from grader.stack import STARTABLE, StackError, make_backend
     from grader.stack.external import remove_stack_file, write_stack_file
 
     options = {}
@@ -24,7 +24,7 @@ def _stack_up(args) -> int:
         if missing:
             print(f"--compose-file {missing[0]}: no such file", file=sys.stderr)
             return 2
-    if args.backend in ("local", "embedded", "docker"):
+    if args.backend in STARTABLE:
         # One learner's own stack: the guide's hand-run commands and the MLflow UI work without a login.
         # Instructors sharing it across a class turn MLflow's access control on.
         options["access_control"] = args.access_control
@@ -168,7 +168,9 @@ def main(argv: list[str] | None = None) -> int:
     stack = sub.add_parser("stack", help=t("help.stack"))
     stack_sub = stack.add_subparsers(dest="action", required=True)
     up = stack_sub.add_parser("up", help=t("help.stack_up"))
-    up.add_argument("--backend", choices=("local", "docker", "embedded"), default=None, help=t("help.backend"))
+    from grader.stack import STARTABLE
+
+    up.add_argument("--backend", choices=STARTABLE, default=None, help=t("help.backend"))
     up.add_argument("--timeout", type=float, default=180.0, help=t("help.timeout"))
     up.add_argument("--compose-file", action="append", default=None, metavar="PATH", help=t("help.compose_file"))
     up.add_argument("--access-control", action="store_true",

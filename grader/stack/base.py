@@ -1,7 +1,7 @@
-"""What every stack backend hands to the grader, and the process handling they share.
+"""What every stack backend is and hands to the grader, and the process handling they share.
 
-A backend is anything with ``start() -> StackInfo`` and ``stop()``. ``StackInfo`` is plain data: it is
-written to the stack file by ``python -m grader stack up`` and passed to pytest-xdist workers, so it
+A backend satisfies ``StackBackend``: ``start() -> StackInfo`` and ``stop()``. ``StackInfo`` is plain data:
+it is written to the stack file by ``python -m grader stack up`` and passed to pytest-xdist workers, so it
 must round-trip through JSON.
 """
 
@@ -19,6 +19,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable
 from pathlib import Path
+from typing import Protocol, runtime_checkable
 
 
 class StackError(Exception):
@@ -107,6 +108,34 @@ class StackInfo:
 
             return t("store.label", bucket=self.bucket, endpoint=self.s3_endpoint)
         return str(self.artifact_dir)
+
+
+@runtime_checkable
+class StackBackend(Protocol):
+    """One way of getting a stack: the interface every backend of ``grader.stack.REGISTRY`` implements.
+
+    A backend is built with keywords only, each optional: ``ports`` (service -> fixed port), ``timeout``
+    (seconds each service may take to become ready), ``access_control`` (MLflow's basic-auth app), and
+    ``compose_files`` for ``docker``. Building one starts nothing and changes nothing in this process.
+
+    There is deliberately no third method (say ``facts()`` for the services and their logs): everything a
+    caller needs about a running stack is in the ``StackInfo`` that ``start`` returns (``logs``, ``pids``,
+    ``events_file``, ``secrets``), because most readers never hold the backend object: pytest-xdist workers,
+    ``--stack external`` and ``python -m grader stack info`` get the ``StackInfo`` through JSON only.
+    """
+
+    #: the name ``--stack`` and ``python -m grader stack up --backend`` know it by (its registry key)
+    name: str
+
+    def start(self) -> StackInfo:
+        """Bring the stack up and wait until every service answers; on failure raise ``StackError`` naming
+        the service, having stopped whatever had started."""
+        ...
+
+    def stop(self) -> None:
+        """Stop what ``start`` started and remove its files; safe after a failed or partial start, and a no-op
+        for a stack that belongs to someone else."""
+        ...
 
 
 def http_ok(url: str, timeout: float = 2.0) -> bool:

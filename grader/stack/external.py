@@ -89,8 +89,9 @@ class ExternalStack:
         info = recorded_stack() or compose_stack()
         if info is None:
             from grader.i18n import t
+            from grader.stack import STARTABLE
 
-            raise StackError("external", t("stack.no_external", path=stack_file()))
+            raise StackError("external", t("stack.no_external", path=stack_file(), backends="/".join(STARTABLE)))
         if not healthy(info):
             raise StackError("mlflow", f"{info.tracking_uri}/health does not answer 200 "
                                        f"(recorded in {stack_file()})", info.logs.get("mlflow"))
