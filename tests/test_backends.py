@@ -29,8 +29,10 @@ def _choices(text: str, option: str) -> tuple[str, ...]:
 @pytest.mark.parametrize("name", list(REGISTRY))
 def test_every_registered_backend_is_a_stack_backend(name):
     """Built from the registry with no options, a backend satisfies the Protocol, answers to its registry
-    name and returns StackInfo from start()."""
+    name, returns StackInfo from start() and changed nothing in this process's environment."""
+    before = dict(os.environ)
     backend = make_backend(name)
+    assert dict(os.environ) == before, f"building the {name} backend changed os.environ"
     assert isinstance(backend, StackBackend), f"{type(backend).__name__} lacks start/stop/name"
     assert backend.name == name
     hints = typing.get_type_hints(type(backend).start)
@@ -82,3 +84,57 @@ def test_no_recorded_stack_names_the_backends_that_start_one(tmp_path, monkeypat
         ExternalStack().start()
     assert "--stack docker/local/embedded" in raised.value.describe()
 
+
+# -- the docker backend's compose commands: the stack's ports and passwords travel in env=, nowhere else ----
+def test_compose_env_adds_the_stack_variables_to_a_copy():
+    from grader.stack import docker
+
+    base = {"PATH": "/usr/bin", "HANDSON_MLFLOW_PORT": "5000"}
+    env = docker.compose_env({"mlflow": 5123, "mysql": 3399}, {"HANDSON_DB_PASSWORD": "s3cret"}, base=base)
+    assert env == {"PATH": "/usr/bin", "HANDSON_MLFLOW_PORT": "5123", "HANDSON_MYSQL_PORT": "3399",
+                   "HANDSON_DB_PASSWORD": "s3cret"}
+    assert base == {"PATH": "/usr/bin", "HANDSON_MLFLOW_PORT": "5000"}
+
+
+def test_docker_stack_leaves_the_grader_environment_alone(monkeypatch):
+    """Building the stack and running its compose commands (faked: no Docker needed) changes nothing in
+    os.environ; each command gets the stack's ports and fresh accounts through env=, none on its command line."""
+    from grader.stack import docker
+
+    monkeypatch.setenv("HANDSON_MLFLOW_PORT", "5000")  # a learner's own setting: this stack's port wins for it
+    before = dict(os.environ)
+    stack = docker.DockerStack(ports={"mysql": 3399}, compose_files=[docker.COMPOSE_FILE])
+    calls = []
+
+    def fake_run(argv, **kwargs):
+        calls.append((argv, kwargs))
+        return subprocess.CompletedProcess(argv, 0, b"[]" if "ps" in argv else b"", None)
+
+    monkeypatch.setattr(docker.subprocess, "run", fake_run)
+    stack._bad_services()
+    stack._logs("mlflow")
+    stack.stop()
+    assert dict(os.environ) == before
+    assert [argv[argv.index("-p") + 2] for argv, _ in calls] == ["ps", "logs", "down"]
+    wanted = {"HANDSON_MLFLOW_PORT": str(stack.ports["mlflow"]), "HANDSON_MYSQL_PORT": "3399",
+              "HANDSON_MINIO_PORT": str(stack.ports["minio"]), **stack.secrets}
+    for argv, kwargs in calls:
+        assert argv[:2] == ["docker", "compose"] and argv[argv.index("-p") + 1] == stack.project, argv
+        assert argv[argv.index("-f") + 1] == str(docker.COMPOSE_FILE), argv
+        env = kwargs["env"]
+        assert {k: env.get(k) for k in wanted} == wanted
+        assert env["PATH"] == os.environ["PATH"]  # the Docker CLI still finds what it needs
+        assert not any(secret in " ".join(argv) for secret in stack.secrets.values()), argv
+    assert not any(value in os.environ.values() for value in stack.secrets.values())
+
+
+def test_a_failed_compose_command_carries_its_output(monkeypatch):
+    from grader.stack import docker
+
+    compose = docker.Compose([docker.COMPOSE_FILE], "handsontest", {"PATH": os.environ["PATH"]})
+    monkeypatch.setattr(docker.subprocess, "run", lambda argv, **kw: subprocess.CompletedProcess(
+        argv, 1, b"Error: 127.0.0.1:5000: bind: address already in use\n", None))
+    with pytest.raises(docker.ComposeError) as raised:
+        compose.execute("up", "--wait")
+    assert raised.value.code == 1 and "address already in use" in str(raised.value)
+    assert "docker compose -f" in str(raised.value) and "-p handsontest up --wait" in str(raised.value)
