@@ -8,6 +8,7 @@ import re
 import subprocess
 import sys
 import typing
+from pathlib import Path
 
 import pytest
 
@@ -138,3 +139,20 @@ def test_a_failed_compose_command_carries_its_output(monkeypatch):
         compose.execute("up", "--wait")
     assert raised.value.code == 1 and "address already in use" in str(raised.value)
     assert "docker compose -f" in str(raised.value) and "-p handsontest up --wait" in str(raised.value)
+
+
+@pytest.mark.parametrize("xdg", [None, "", "/somewhere/cache"])
+def test_the_stack_file_and_the_datadir_template_share_the_xdg_cache_folder(xdg, monkeypatch, tmp_path):
+    from grader.stack import external
+    from grader.stack.base import cache_dir
+
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.delenv("HANDSON_STACK_FILE", raising=False)
+    if xdg is None:
+        monkeypatch.delenv("XDG_CACHE_HOME", raising=False)
+    else:
+        monkeypatch.setenv("XDG_CACHE_HOME", xdg)
+    # An empty XDG_CACHE_HOME counts as unset (XDG spec), not as the current folder.
+    expected = (tmp_path / ".cache" if not xdg else Path(xdg)) / "mlflow-handson"
+    assert cache_dir() == expected
+    assert external.stack_file() == expected / "stack.json"

@@ -138,6 +138,16 @@ class StackBackend(Protocol):
         ...
 
 
+def cache_dir() -> Path:
+    """Where the grader keeps what outlives one run (the stack file, MariaDB's initialised datadir): the XDG
+    cache folder, ``$XDG_CACHE_HOME/mlflow-handson`` or ``~/.cache/mlflow-handson`` when that is unset or empty.
+
+    Hand-written rather than ``platformdirs.user_cache_path``: on Linux it is the same folder, and elsewhere
+    platformdirs would move it (``~/Library/Caches`` on macOS), for no simpler code than this one rule.
+    """
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "mlflow-handson"
+
+
 def http_ok(url: str, timeout: float = 2.0) -> bool:
     try:
         with urllib.request.urlopen(url, timeout=timeout) as resp:
@@ -208,7 +218,9 @@ class ServiceProcess:
     """One server as a child process: own process group, log file, readiness that watches the process.
 
     Hand-written rather than mirakuru: we need the log in a file (servers can be chatty), readiness
-    predicates that are not HTTP (a SQL login), and failure messages that carry the log tail.
+    predicates that are not HTTP (a SQL login), and failure messages that carry the log tail; and mirakuru
+    starts every process with a copy of the grader's whole ``os.environ``, where a service must get only its
+    allowlist (``service_env``: the instructor's shell may hold tokens no service needs).
     """
 
     def __init__(self, name: str, argv: list[str], log: Path, env: dict | None = None, cwd: Path | None = None,
@@ -252,7 +264,10 @@ class ServiceProcess:
         return self.proc is not None and self.proc.poll() is None
 
     def wait_ready(self, ready: Callable[[], bool], timeout: float, what: str, interval: float = 0.1) -> None:
-        """Poll ``ready`` until it is true; fail at once if the process exits, or at the deadline."""
+        """Poll ``ready`` until it is true; fail at once if the process exits, or at the deadline.
+
+        A plain loop rather than tenacity's ``Retrying``: the process check must stop the wait at once and the
+        deadline must raise a ``StackError`` with the log, which as stop/retry predicates read no simpler."""
         if self.port is not None and not getattr(ready, "checks_port", False):
             answers = ready
 
