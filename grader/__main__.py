@@ -15,7 +15,7 @@ from grader.i18n import cause, get_lang, set_lang, t
 
 
 def _stack_up(args) -> int:
-    from grader.stack import StackError, make_backend
+    from grader.stack import STARTABLE, StackError, make_backend
     from grader.stack.external import remove_stack_file, write_stack_file
 
     options = {}
@@ -25,7 +25,7 @@ def _stack_up(args) -> int:
         if missing:
             print(f"--compose-file {missing[0]}: no such file", file=sys.stderr)
             return 2
-    if args.backend in ("local", "embedded", "docker"):
+    if args.backend in STARTABLE:
         # One learner's own stack: the guide's hand-run commands and the MLflow UI work without a login.
         # Instructors sharing it across a class turn MLflow's access control on.
         options["access_control"] = args.access_control

@@ -22,11 +22,9 @@ from typing import Any, Callable
 from grader import config
 from grader.i18n import LANGS, t_in
 from grader.lms import FORMATS as GRADEBOOK_FORMATS
-from grader.stack import BACKENDS
+from grader.stack import BACKENDS, STARTABLE  # noqa: F401  (the registry's lists, read by the CLI through here)
 
 PORTS = config.PORTS
-# What `python -m grader stack up --backend` can start: a stack of its own, not `auto` or one already running.
-STARTABLE = tuple(name for name in ("local", "docker", "embedded") if name in BACKENDS)
 
 
 @dataclasses.dataclass(frozen=True)

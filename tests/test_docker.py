@@ -88,7 +88,7 @@ def leftovers(project: str) -> dict[str, list[str]]:
 
 def compose(*argv: str, project: str, timeout: float = 600) -> subprocess.CompletedProcess:
     cmd = ["docker", "compose"] + [a for f in FILES for a in ("-f", str(f))] + ["-p", project, *argv]
-    # Without the HANDSON_*_PORT variables a DockerStack of this process set: the learner's default ports.
+    # Without any HANDSON_* variable of the environment (the ports, the accounts): the learner's defaults.
     # DOCKER_BUILDKIT=0: BuildKit runs every RUN step on the engine's bridge network, which the CI engine
     # (dockerd --bridge=none) has not; the classic builder finds every step of the MLflow image in the cache
     # that install-docker.sh filled, so `--build` still checks that docker/Dockerfile builds that image.

@@ -1,33 +1,54 @@
-"""Stack backends behind one tiny interface: ``start() -> StackInfo`` and ``stop()``.
+"""Stack backends behind one interface (``StackBackend``: ``start() -> StackInfo`` and ``stop()``), registered
+here and nowhere else.
+
+``REGISTRY`` maps each backend's name to where its class lives; the module is imported only when that backend
+is built, so ``--help`` and ``--stack embedded`` never import Docker's or MariaDB's code. Every list of
+backend names (``--stack`` choices, ``python -m grader stack up --backend`` choices, messages that name them)
+is read from it: a new backend is its own module plus one line below.
 
 ``choose(name)`` resolves ``auto`` and says why, so the pytest header can tell the learner.
 """
 
 from __future__ import annotations
 
-from grader.stack.base import StackError, StackInfo
+import dataclasses
+import importlib
 
-BACKENDS = ("auto", "docker", "local", "embedded", "external")
+from grader.stack.base import StackBackend, StackError, StackInfo
 
 
-def make_backend(name: str, **options):
-    if name == "local":
-        from grader.stack.local import LocalStack
+@dataclasses.dataclass(frozen=True)
+class Registered:
+    """One backend: its class as ``module:attribute`` (imported on first use), and whether it starts services
+    of its own (``python -m grader stack up`` can run it) or only finds a stack someone else runs."""
 
-        return LocalStack(**options)
-    if name == "embedded":
-        from grader.stack.embedded import EmbeddedStack
+    target: str
+    starts: bool = True
 
-        return EmbeddedStack(**options)
-    if name == "external":
-        from grader.stack.external import ExternalStack
+    def load(self) -> type[StackBackend]:
+        module, _, attribute = self.target.partition(":")
+        return getattr(importlib.import_module(module), attribute)
 
-        return ExternalStack(**options)
-    if name == "docker":
-        from grader.stack.docker import DockerStack
 
-        return DockerStack(**options)
-    raise ValueError(f"unknown stack backend {name!r}; choose one of {', '.join(BACKENDS)}")
+REGISTRY: dict[str, Registered] = {
+    "docker": Registered("grader.stack.docker:DockerStack"),
+    "local": Registered("grader.stack.local:LocalStack"),
+    "embedded": Registered("grader.stack.embedded:EmbeddedStack"),
+    "external": Registered("grader.stack.external:ExternalStack", starts=False),
+}
+
+# What --stack accepts: every registered backend, and ``auto``, which picks one of them (choose()).
+BACKENDS = ("auto", *REGISTRY)
+# What ``python -m grader stack up --backend`` accepts: the backends that start a stack of their own.
+STARTABLE = tuple(name for name, entry in REGISTRY.items() if entry.starts)
+
+
+def make_backend(name: str, **options) -> StackBackend:
+    """The backend registered as ``name``, built with ``options`` (see ``StackBackend``); starts nothing."""
+    entry = REGISTRY.get(name)
+    if entry is None:
+        raise ValueError(f"unknown stack backend {name!r}; choose one of {', '.join(REGISTRY)}")
+    return entry.load()(**options)
 
 
 def choose(name: str, compose_files=()) -> tuple[str, str]:
@@ -60,4 +81,5 @@ def choose(name: str, compose_files=()) -> tuple[str, str]:
     return "embedded", t("auto.embedded", missing=missing)
 
 
-__all__ = ["BACKENDS", "StackError", "StackInfo", "choose", "make_backend"]
+__all__ = ["BACKENDS", "REGISTRY", "STARTABLE", "Registered", "StackBackend", "StackError", "StackInfo", "choose",
+           "make_backend"]

@@ -1,7 +1,7 @@
-"""What every stack backend hands to the grader, and the process handling they share.
+"""What every stack backend is and hands to the grader, and the process handling they share.
 
-A backend is anything with ``start() -> StackInfo`` and ``stop()``. ``StackInfo`` is plain data: it is
-written to the stack file by ``python -m grader stack up`` and passed to pytest-xdist workers, so it
+A backend satisfies ``StackBackend``: ``start() -> StackInfo`` and ``stop()``. ``StackInfo`` is plain data:
+it is written to the stack file by ``python -m grader stack up`` and passed to pytest-xdist workers, so it
 must round-trip through JSON.
 """
 
@@ -19,6 +19,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable
 from pathlib import Path
+from typing import Protocol, runtime_checkable
 
 
 class StackError(Exception):
@@ -109,6 +110,44 @@ class StackInfo:
         return str(self.artifact_dir)
 
 
+@runtime_checkable
+class StackBackend(Protocol):
+    """One way of getting a stack: the interface every backend of ``grader.stack.REGISTRY`` implements.
+
+    A backend is built with keywords only, each optional: ``ports`` (service -> fixed port), ``timeout``
+    (seconds each service may take to become ready), ``access_control`` (MLflow's basic-auth app), and
+    ``compose_files`` for ``docker``. Building one starts nothing and changes nothing in this process.
+
+    There is deliberately no third method (say ``facts()`` for the services and their logs): everything a
+    caller needs about a running stack is in the ``StackInfo`` that ``start`` returns (``logs``, ``pids``,
+    ``events_file``, ``secrets``), because most readers never hold the backend object: pytest-xdist workers,
+    ``--stack external`` and ``python -m grader stack info`` get the ``StackInfo`` through JSON only.
+    """
+
+    #: the name ``--stack`` and ``python -m grader stack up --backend`` know it by (its registry key)
+    name: str
+
+    def start(self) -> StackInfo:
+        """Bring the stack up and wait until every service answers; on failure raise ``StackError`` naming
+        the service, having stopped whatever had started."""
+        ...
+
+    def stop(self) -> None:
+        """Stop what ``start`` started and remove its files; safe after a failed or partial start, and a no-op
+        for a stack that belongs to someone else."""
+        ...
+
+
+def cache_dir() -> Path:
+    """Where the grader keeps what outlives one run (the stack file, MariaDB's initialised datadir): the XDG
+    cache folder, ``$XDG_CACHE_HOME/mlflow-handson`` or ``~/.cache/mlflow-handson`` when that is unset or empty.
+
+    Hand-written rather than ``platformdirs.user_cache_path``: on Linux it is the same folder, and elsewhere
+    platformdirs would move it (``~/Library/Caches`` on macOS), for no simpler code than this one rule.
+    """
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "mlflow-handson"
+
+
 def http_ok(url: str, timeout: float = 2.0) -> bool:
     try:
         with urllib.request.urlopen(url, timeout=timeout) as resp:
@@ -179,7 +218,9 @@ class ServiceProcess:
     """One server as a child process: own process group, log file, readiness that watches the process.
 
     Hand-written rather than mirakuru: we need the log in a file (servers can be chatty), readiness
-    predicates that are not HTTP (a SQL login), and failure messages that carry the log tail.
+    predicates that are not HTTP (a SQL login), and failure messages that carry the log tail; and mirakuru
+    starts every process with a copy of the grader's whole ``os.environ``, where a service must get only its
+    allowlist (``service_env``: the instructor's shell may hold tokens no service needs).
     """
 
     def __init__(self, name: str, argv: list[str], log: Path, env: dict | None = None, cwd: Path | None = None,
@@ -223,7 +264,10 @@ class ServiceProcess:
         return self.proc is not None and self.proc.poll() is None
 
     def wait_ready(self, ready: Callable[[], bool], timeout: float, what: str, interval: float = 0.1) -> None:
-        """Poll ``ready`` until it is true; fail at once if the process exits, or at the deadline."""
+        """Poll ``ready`` until it is true; fail at once if the process exits, or at the deadline.
+
+        A plain loop rather than tenacity's ``Retrying``: the process check must stop the wait at once and the
+        deadline must raise a ``StackError`` with the log, which as stop/retry predicates read no simpler."""
         if self.port is not None and not getattr(ready, "checks_port", False):
             answers = ready
 

@@ -1,9 +1,13 @@
-"""``docker`` backend: pytest-docker over ``docker-compose.yml`` (MySQL 8.4, MinIO, MLflow image).
+"""``docker`` backend: ``docker compose`` over ``docker-compose.yml`` (MySQL 8.4, MinIO, MLflow image).
 
-pytest-docker's executor runs the compose commands (``-f`` once per compose file, like ``docker compose
--f a -f b``). Before ``up`` the backend checks that the published ports are free and that every image is
-here or pullable, so neither becomes a hang or a wall of compose output; a failed ``up`` still runs
-``down -v`` and names the failing service with its log.
+One compose project per stack (``-f`` once per compose file, like ``docker compose -f a -f b``). Before ``up``
+the backend checks that the published ports are free and that every image is here or pullable, so neither
+becomes a hang or a wall of compose output; a failed ``up`` still runs ``down -v`` and names the failing
+service with its log.
+
+The stack's published ports and fresh passwords reach compose through the ``env=`` of each compose command
+(``compose_env``), never through the grader's own ``os.environ``: the grader process keeps no stack secret in
+its environment, so nothing it starts later inherits one.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ import shutil
 import subprocess
 import tempfile
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import port_for
@@ -128,6 +132,55 @@ def images_problem(files: Sequence[Path] | None = None) -> str | None:
     return t("auto.images_missing", images=t("value.sep").join(image for _, image, _ in missing))
 
 
+def compose_env(ports: Mapping[str, int], secret_values: Mapping[str, str],
+                base: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The environment of one stack's compose commands: ``base`` (default: the grader's own environment, which
+    the Docker CLI needs: PATH, HOME, DOCKER_HOST, DOCKER_CONFIG, …) with the stack's published ports
+    (``PORT_VARIABLES``) and accounts (``SECRET_VARIABLES``) on top. A new dict: ``base`` is not changed."""
+    env = dict(os.environ if base is None else base)
+    env.update({PORT_VARIABLES[name]: str(port) for name, port in ports.items()})
+    env.update(secret_values)
+    return env
+
+
+class ComposeError(Exception):
+    """A compose command exited non-zero; the message holds the command, its exit code and its output."""
+
+    def __init__(self, argv: Sequence[str], code: int, output: str):
+        self.argv, self.code, self.output = list(argv), code, output
+        super().__init__(f"{shlex.join(self.argv)} returned {code}: {output}")
+
+
+class Compose:
+    """``docker compose -f FILE… -p PROJECT ARGS…`` for one stack, run with that stack's environment.
+
+    Hand-written rather than pytest-docker's ``DockerComposeExecutor``: that one runs a shell command line that
+    inherits the grader's ``os.environ`` and takes no environment of its own, so the stack's ports and passwords
+    would have to be written into the grader's environment (where they stayed, inherited by every process the
+    grader started afterwards). Here they go to compose only, through ``env=``.
+    """
+
+    def __init__(self, files: Sequence[Path | str], project: str, env: Mapping[str, str]):
+        self.files = [str(f) for f in files]
+        self.project = project
+        self.env = dict(env)
+
+    def argv(self, *args: str) -> list[str]:
+        return ["docker", "compose", *(a for f in self.files for a in ("-f", f)), "-p", self.project, *args]
+
+    def execute(self, *args: str, ignore_stderr: bool = False) -> bytes:
+        """Run ``docker compose … ARGS`` and return its output (stderr too, unless ``ignore_stderr``)."""
+        argv = self.argv(*args)
+        try:
+            proc = subprocess.run(argv, stdout=subprocess.PIPE, stdin=subprocess.DEVNULL, env=self.env,
+                                  stderr=subprocess.DEVNULL if ignore_stderr else subprocess.STDOUT)
+        except OSError as e:
+            raise ComposeError(argv, 127, str(e)) from e
+        if proc.returncode != 0:
+            raise ComposeError(argv, proc.returncode, proc.stdout.decode("utf-8", "replace"))
+        return proc.stdout
+
+
 class DockerStack:
     name = "docker"
 
@@ -142,20 +195,17 @@ class DockerStack:
         self.files = compose_files_or_default(compose_files)
         self.project = f"handson{uuid.uuid4().hex[:8]}"
         self.timeout = timeout
-        for name, port in self.ports.items():
-            os.environ[PORT_VARIABLES[name]] = str(port)
         self.secrets = {name: secrets.token_hex(4 if name == "HANDSON_MINIO_USER" else 16) for name in SECRET_VARIABLES}
         self.secrets["HANDSON_MINIO_USER"] = "handson-" + self.secrets["HANDSON_MINIO_USER"]
         self.reader_password = secrets.token_hex(16)
-        # compose reads them from the grader's environment; learner scripts get an allowlist, never these.
-        os.environ.update(self.secrets)
+        # What docker-compose.yml reads: for this stack's compose commands only (see Compose), never the
+        # grader's os.environ; learner scripts get an allowlisted environment anyway (runner.submission_env).
+        self.env = compose_env(self.ports, self.secrets)
         self.auth = None
         self._use_files(self.files)
 
     def _use_files(self, files: Sequence[Path]) -> None:
-        from pytest_docker.plugin import DockerComposeExecutor
-
-        self.compose = DockerComposeExecutor("docker compose", [str(f) for f in files], self.project)
+        self.compose = Compose(files, self.project, self.env)
 
     def _with_access_control(self, config: dict) -> None:
         """Add an override of the run's own: the MLflow service starts the basic-auth app with the grader as its
@@ -204,7 +254,7 @@ class DockerStack:
         for name, wanted in self.wanted.items():
             if wanted and port_for.port_is_used(wanted):
                 raise StackError(name, t("stack.port_busy", port=wanted, option=f"--{name}-port"))
-        config = compose_config(self.files)
+        config = compose_config(self.files, env=self.env)
         for service, image, why in unavailable_images(self.files, config=config):
             raise StackError(service, t("docker.image_unavailable", image=image, cause=why))
         if self.access_control:
@@ -213,7 +263,7 @@ class DockerStack:
             # No --build: compose builds an image that is missing (the default file's MLflow image is named
             # after this run's project, so it is always built); one the compose files name with a fixed tag
             # and that is here (docker/compose.offline.yml) is used as it is.
-            self.compose.execute(f"up --wait --wait-timeout {int(self.timeout)}")
+            self.compose.execute("up", "--wait", "--wait-timeout", str(int(self.timeout)))
         except Exception as e:
             error = self._failure(str(e))
             self.stop()
@@ -275,7 +325,7 @@ class DockerStack:
     def _bad_services(self) -> list[tuple[str, str]]:
         """(service, state) for each service that exited with an error, is unhealthy or is not running; causes first."""
         try:
-            raw = self.compose.execute("ps -a --format json", ignore_stderr=True).decode("utf-8", "replace")
+            raw = self.compose.execute("ps", "-a", "--format", "json", ignore_stderr=True).decode("utf-8", "replace")
         except Exception:
             return []
         rows = []
@@ -302,7 +352,8 @@ class DockerStack:
 
     def _logs(self, service: str | None = None) -> str:
         try:
-            out = self.compose.execute(f"logs --no-color --tail 30 {service or ''}", ignore_stderr=True)
+            out = self.compose.execute("logs", "--no-color", "--tail", "30", *([service] if service else []),
+                                       ignore_stderr=True)
             return out.decode("utf-8", "replace")
         except Exception as e:  # the logs are a courtesy on the failure path; never hide the real error
             return f"(docker compose logs failed: {e})"
@@ -312,7 +363,7 @@ class DockerStack:
 
         try:
             # --rmi local: the image built under this run's project name goes too (a fixed tag stays).
-            self.compose.execute("down -v --rmi local --remove-orphans --timeout 10")
+            self.compose.execute("down", "-v", "--rmi", "local", "--remove-orphans", "--timeout", "10")
         except Exception as e:
             raise StackError("docker compose", t("docker.down_failed", cause=str(e))) from e
         finally:

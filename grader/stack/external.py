@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from grader.stack.base import StackError, StackInfo, http_ok
+from grader.stack.base import StackError, StackInfo, cache_dir, http_ok
 
 # Environment variables describing a running stack (for CI services or a hand-started compose stack).
 ENV_VARS = {
@@ -26,8 +26,7 @@ ENV_VARS = {
 def stack_file() -> Path:
     if os.environ.get("HANDSON_STACK_FILE"):
         return Path(os.environ["HANDSON_STACK_FILE"])
-    cache = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
-    return cache / "mlflow-handson" / "stack.json"
+    return cache_dir() / "stack.json"
 
 
 def write_stack_file(info: StackInfo) -> Path:
@@ -89,8 +88,9 @@ class ExternalStack:
         info = recorded_stack() or compose_stack()
         if info is None:
             from grader.i18n import t
+            from grader.stack import STARTABLE
 
-            raise StackError("external", t("stack.no_external", path=stack_file()))
+            raise StackError("external", t("stack.no_external", path=stack_file(), backends="/".join(STARTABLE)))
         if not healthy(info):
             raise StackError("mlflow", f"{info.tracking_uri}/health does not answer 200 "
                                        f"(recorded in {stack_file()})", info.logs.get("mlflow"))

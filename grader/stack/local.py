@@ -21,7 +21,7 @@ import port_for
 from grader import sandbox
 from grader.config import STACK_TIMEOUT
 from grader.stack.auth import auth_setup
-from grader.stack.base import ServiceProcess, StackError, StackInfo, guard, http_ok, service_env
+from grader.stack.base import ServiceProcess, StackError, StackInfo, cache_dir, guard, http_ok, service_env
 from grader.stack.mlflow_server import migrate_schema, start_mlflow_server
 from grader.stack.watchdog import Watchdog
 
@@ -297,6 +297,7 @@ def _minio_user(endpoint: str, root_user: str, root_password: str, who: str, key
     admin.policy_add(f"handson-{who}", policy=policy)
     admin.user_add(key[0], key[1])
     # MinIO's IAM may not know a policy the instant it was added (seen: XMinioAdminNoSuchPolicy): retry.
+    # (Six lines: tenacity would not make them shorter, and would be a dependency for this one loop.)
     for attempt in range(50):
         try:
             admin.attach_policy([f"handson-{who}"], user=key[0])
@@ -310,7 +311,7 @@ def _minio_user(endpoint: str, root_user: str, root_password: str, who: str, key
 def _template_dir(mysqld: str) -> Path:
     version = subprocess.run([mysqld, "--version"], capture_output=True, text=True).stdout
     tag = "".join(c if c.isalnum() else "-" for c in version.split(" Ver ")[-1].split(" for ")[0]).strip("-")
-    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "mlflow-handson" / f"datadir-{tag}"
+    return cache_dir() / f"datadir-{tag}"
 
 
 def _initialise_datadir(mysqld: str, is_mariadb: bool, datadir: Path, log: Path) -> None:
