@@ -167,37 +167,80 @@ def _status(url: str, headers: dict | None = None) -> int | None:
 
 
 class GradingSession:
+    """One grading run. Building it only reads options and learner folders: what costs (choosing the backend,
+    which may ask Docker and a recorded stack; probing the sandbox; the work folder and its guard process) is
+    done on first use, or all at once by ``prepare()``, so ``pytest --help`` and ``--collect-only`` start
+    nothing."""
+
     def __init__(self, cfg: GraderConfig, workerinput: dict | None = None):
         self.cfg = cfg
         # First: an unknown --learners name stops here, before anything is created.
         self.learners = find_learners(cfg)
         self.is_worker = workerinput is not None
+        self._workdir: Path | None = None
+        self._backend_choice: tuple[str, str] | None = None
+        self._info: StackInfo | None = None
+        self._error: str | None = None
+        self._error_service = "stack"
         if workerinput:
             self.run_id = workerinput["handson_run_id"]
             self._name_key = bytes.fromhex(workerinput["handson_name_key"])
-            self.workdir = Path(workerinput["handson_workdir"])
-            self.backend_name, self.backend_reason = workerinput["handson_backend"]
-            self._info = StackInfo.from_json(workerinput["handson_stack"]) if workerinput.get("handson_stack") else None
+            self._workdir = Path(workerinput["handson_workdir"])
+            self._backend_choice = tuple(workerinput["handson_backend"])
+            if workerinput.get("handson_stack"):
+                self._info = StackInfo.from_json(workerinput["handson_stack"])
             self._error = workerinput.get("handson_stack_error")
             self._error_service = workerinput.get("handson_stack_error_service") or "stack"
         else:
             self.run_id = datetime.datetime.now().strftime("%m%d-%H%M%S-") + secrets.token_hex(2)
             # Makes the names handed to scripts unguessable: a learner knows its own, never another's.
             self._name_key = secrets.token_bytes(16)
-            self.workdir = Path(tempfile.mkdtemp(prefix="handson-grading-"))
-            guard("+", "d", self.workdir)
-            self.backend_name, self.backend_reason = choose(cfg.stack, cfg.compose_files)
-            self._info = None
-            self._error = None
-            self._error_service = "stack"
         self._backend = None
         self._dead: StackError | None = None
         self._db = None
         self._objects = None
         self._auth = None
-        self.sandbox = sandbox.plan(cfg.sandbox)
+        self._sandbox: sandbox.Plan | None = None
         self._sandbox_base: Path | None = None
         self.started = time.time()
+
+    def prepare(self) -> None:
+        """Everything a grading run needs before its header, in the order it always had: the work folder
+        (watched by the guard), the backend, the sandbox. A sandbox mode this machine cannot give raises
+        ValueError here, before any check runs."""
+        self.workdir
+        self.backend_name
+        self.sandbox
+
+    @property
+    def workdir(self) -> Path:
+        """This run's work folder (script results, learners' MLflow users), shared with xdist workers;
+        the controller creates it on first use and the guard removes it if the grader is killed."""
+        if self._workdir is None:
+            self._workdir = Path(tempfile.mkdtemp(prefix="handson-grading-"))
+            guard("+", "d", self._workdir)
+        return self._workdir
+
+    @property
+    def backend_name(self) -> str:
+        return self._chosen_backend()[0]
+
+    @property
+    def backend_reason(self) -> str:
+        """Why that backend: the pytest header and the HTML report say it."""
+        return self._chosen_backend()[1]
+
+    def _chosen_backend(self) -> tuple[str, str]:
+        if self._backend_choice is None:
+            self._backend_choice = choose(self.cfg.stack, self.cfg.compose_files)
+        return self._backend_choice
+
+    @property
+    def sandbox(self) -> sandbox.Plan:
+        """How scripts are isolated here (probed once: it starts bubblewrap)."""
+        if self._sandbox is None:
+            self._sandbox = sandbox.plan(self.cfg.sandbox)
+        return self._sandbox
 
     # -- the stack ---------------------------------------------------------------------------------
     def stack(self) -> StackInfo:
@@ -232,9 +275,9 @@ class GradingSession:
             shutil.rmtree(self._sandbox_base, ignore_errors=True)
             guard("-", "d", self._sandbox_base)
             self._sandbox_base = None
-        if not self.is_worker:
-            shutil.rmtree(self.workdir, ignore_errors=True)
-            guard("-", "d", self.workdir)
+        if not self.is_worker and self._workdir is not None:
+            shutil.rmtree(self._workdir, ignore_errors=True)
+            guard("-", "d", self._workdir)
 
     def readers(self):
         from grader.store import AuthDB, ObjectStore, TrackingDB
