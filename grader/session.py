@@ -180,8 +180,9 @@ class GradingSession:
         self._workdir: Path | None = None
         self._backend_choice: tuple[str, str] | None = None
         self._info: StackInfo | None = None
-        self._error: str | None = None
-        self._error_service = "stack"
+        # The stack's failure, kept once: a start that failed (then there is no stack info), or a service
+        # found dead for good while grading (see ensure_healthy).
+        self._failure: StackError | None = None
         if workerinput:
             self.run_id = workerinput["handson_run_id"]
             self._name_key = bytes.fromhex(workerinput["handson_name_key"])
@@ -189,14 +190,14 @@ class GradingSession:
             self._backend_choice = tuple(workerinput["handson_backend"])
             if workerinput.get("handson_stack"):
                 self._info = StackInfo.from_json(workerinput["handson_stack"])
-            self._error = workerinput.get("handson_stack_error")
-            self._error_service = workerinput.get("handson_stack_error_service") or "stack"
+            if workerinput.get("handson_stack_error"):
+                self._failure = _Reported(workerinput["handson_stack_error"],
+                                          workerinput.get("handson_stack_error_service") or "stack")
         else:
             self.run_id = datetime.datetime.now().strftime("%m%d-%H%M%S-") + secrets.token_hex(2)
             # Makes the names handed to scripts unguessable: a learner knows its own, never another's.
             self._name_key = secrets.token_bytes(16)
         self._backend = None
-        self._dead: StackError | None = None
         self._db = None
         self._objects = None
         self._auth = None
@@ -245,7 +246,7 @@ class GradingSession:
     # -- the stack ---------------------------------------------------------------------------------
     def stack(self) -> StackInfo:
         """The running stack, started on first use; a failed start is remembered and re-raised."""
-        if self._info is None and self._error is None:
+        if self._info is None and self._failure is None:
             if self.is_worker:
                 raise StackError("grader", "no stack was handed to this worker")
             try:
@@ -254,10 +255,15 @@ class GradingSession:
                                              **options)
                 self._info = self._backend.start()
             except StackError as e:
-                self._error, self._error_service = e.describe(), e.service
-        if self._error is not None:
-            raise _Reported(self._error, self._error_service)
+                self._failure = e
+        if self._info is None:
+            # A stack that died later still answers here: the checks of the learner's own (external) stack read it.
+            raise self._reported()
         return self._info
+
+    def _reported(self) -> "_Reported":
+        """The remembered failure, to raise again (a fresh exception each time, one description)."""
+        return _Reported(self._failure.describe(), self._failure.service)
 
     def tracking_uri(self) -> str | None:
         """The stack's MLflow URL if one was started or handed over (never starts one)."""
@@ -293,8 +299,8 @@ class GradingSession:
         """Raise StackError naming the first service that stopped answering. On a stack with a watchdog
         (local, embedded) wait for it to restart the service first. A service found dead for good stays
         dead for this grading run: later checks fail fast instead of waiting on retries."""
-        if self._dead is not None:
-            raise _Reported(self._dead.describe(), self._dead.service)
+        if self._failure is not None:
+            raise self._reported()
         info = self.stack()
         deadline = time.monotonic() + (self.cfg.stack_timeout if info.events_file else 0)
         while True:
@@ -304,7 +310,7 @@ class GradingSession:
             except StackError as e:
                 failed_for_good = any(not ev.get("restarted", True) for ev in watchdog.events(info.events_file))
                 if failed_for_good or time.monotonic() > deadline:
-                    self._dead = e
+                    self._failure = e
                     raise
             time.sleep(1.0)
 
@@ -492,14 +498,15 @@ class GradingSession:
             info = self.stack()
         except StackError:
             info = None
+        failed = self._failure if info is None else None  # only a failed start: a live stack is handed over
         return {
             "handson_run_id": self.run_id,
             "handson_name_key": self._name_key.hex(),
             "handson_workdir": str(self.workdir),
             "handson_backend": [self.backend_name, self.backend_reason],
             "handson_stack": info.to_json() if info else None,
-            "handson_stack_error": self._error,
-            "handson_stack_error_service": self._error_service,
+            "handson_stack_error": failed.describe() if failed else None,
+            "handson_stack_error_service": failed.service if failed else "stack",
         }
 
 

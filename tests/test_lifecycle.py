@@ -129,3 +129,79 @@ def test_a_grading_run_still_prepares_at_configuration(tmp_path):
     assert len(hooked) == 1, hooked
     assert [e for e in events if " subprocess.Popen " in e and "'-S'" in e], f"no guard process: {events}"
 
+
+# -- a stack failure is kept once --------------------------------------------------------------------------
+def _session(tmp_path, monkeypatch, start):
+    """A controller's session on a fake backend whose ``start`` is ``start``; nothing is spawned."""
+    from grader import session as session_module
+    from grader.config import GraderConfig
+
+    class Backend:
+        starts = 0
+
+        def start(self):
+            Backend.starts += 1
+            return start()
+
+        def stop(self):
+            pass
+
+    monkeypatch.setattr(session_module, "make_backend", lambda name, **options: Backend())
+    monkeypatch.setattr(session_module, "guard", lambda *args: None)
+    cfg = GraderConfig(rootdir=ROOT, submission=ROOT / "exercises", submissions=None, stack="local",
+                       submission_timeout=60, stack_timeout=60, lang="en", grade_json=None, gradebook=None,
+                       shard=None, ports={}, debug=False, sandbox="none")
+    grading = session_module.GradingSession(cfg)
+    grading._workdir = tmp_path
+    return grading, Backend
+
+
+def test_a_failed_start_is_told_the_same_everywhere_and_never_retried(tmp_path, monkeypatch):
+    from grader.session import GradingSession
+    from grader.stack import StackError
+
+    def start():
+        raise StackError("minio", "port 9000 is taken")
+
+    grading, backend = _session(tmp_path, monkeypatch, start)
+    told = []
+    for ask in (grading.stack, grading.ensure_healthy, grading.stack):
+        with pytest.raises(StackError) as failed:
+            ask()
+        told.append((failed.value.service, failed.value.describe()))
+    assert backend.starts == 1
+    assert told[0][0] == "minio" and "port 9000 is taken" in told[0][1] and len(set(told)) == 1, told
+    handed = grading.workerinput()
+    assert handed["handson_stack"] is None
+    assert (handed["handson_stack_error_service"], handed["handson_stack_error"]) == told[0]
+    worker = GradingSession(grading.cfg, handed)
+    for ask in (worker.stack, worker.ensure_healthy):
+        with pytest.raises(StackError) as failed:
+            ask()
+        assert (failed.value.service, failed.value.describe()) == told[0]
+
+
+def test_a_service_dead_for_good_fails_health_checks_but_leaves_the_stack_readable(tmp_path, monkeypatch):
+    """After ensure_healthy found a service dead, later checks fail fast with the same words; stack() still
+    answers (step 1 grades a learner's own external stack by reading it), and a worker gets the stack."""
+    from conftest import fake_stack_info
+    from grader.stack import StackError
+
+    info = fake_stack_info()
+    grading, backend = _session(tmp_path, monkeypatch, lambda: info)
+    probes = []
+
+    def probe():
+        probes.append(1)
+        raise StackError("mlflow", "/health stopped answering")
+
+    monkeypatch.setattr(grading, "_probe", probe)
+    with pytest.raises(StackError) as first:
+        grading.ensure_healthy()
+    with pytest.raises(StackError) as again:
+        grading.ensure_healthy()
+    assert len(probes) == 1, "a service dead for good is not probed again"
+    assert (again.value.service, again.value.describe()) == ("mlflow", first.value.describe())
+    assert grading.stack() is info and backend.starts == 1
+    handed = grading.workerinput()
+    assert handed["handson_stack"] == info.to_json() and handed["handson_stack_error"] is None
