@@ -91,15 +91,19 @@ def two_learner_class(tmp_path: Path) -> Path:
     return folder
 
 
-@pytest.mark.parametrize("mode", ["help", "collect", "collect-class", "markers", "fixtures"])
+@pytest.mark.parametrize("mode", ["help", "collect", "collect-class", "markers", "fixtures",
+                                  "setup-plan"])
 def test_showing_the_suite_starts_nothing(tmp_path, mode):
-    """--help and --collect-only (of exercises/ and of a class) may read folders, but choose no stack backend
-    (no docker, no health check), probe no sandbox, create no work folder and spawn no guard."""
+    """--help and --collect-only (of exercises/ and of a class), like pytest's other modes that only show the
+    suite, may read folders, but choose no stack backend (no docker, no health check), probe no sandbox, create
+    no work folder and spawn no guard."""
     argv = ["-m", "pytest", "-p", "no:cacheprovider"]
     if mode == "help":
         argv += ["--help"]
     elif mode in ("markers", "fixtures"):
         argv += [f"--{mode}"]
+    elif mode == "setup-plan":
+        argv += ["checks", "--setup-plan"]
     else:
         argv += ["checks", "--collect-only", "-q"]
         if mode == "collect-class":
