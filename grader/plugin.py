@@ -110,10 +110,10 @@ def pytest_configure(config):
         config.option.force_short_summary = True
     workerinput = getattr(config, "workerinput", None)
     try:
-        config.stash[_SESSION] = GradingSession(cfg, workerinput)
-    except ValueError as e:  # an isolation mode asked for that this machine cannot give
+        session = config.stash[_SESSION] = GradingSession(cfg, workerinput)
+    except ValueError as e:  # an unknown --learners name
         raise pytest.UsageError(str(e)) from None
-    if not config.stash[_SESSION].learners:
+    if not session.learners:
         if not (cfg.shard and cfg.submissions and class_learners(cfg.submissions)):
             raise pytest.UsageError(f"--submissions {cfg.submissions}: no learner folders in it")
         # More shards than learners (a small class in a fixed CI matrix): this shard grades no one and
@@ -123,6 +123,13 @@ def pytest_configure(config):
     config.pluginmanager.register(_Collector(config), "handson-collector")
     if workerinput is None:
         _read_class_files(config, cfg)
+    if _grades(config):
+        # After the checks that only read folders and files: a mistake there is told without asking Docker.
+        try:
+            session.prepare()
+        except ValueError as e:  # an isolation mode asked for that this machine cannot give
+            raise pytest.UsageError(str(e)) from None
+    if workerinput is None:
         _interrupt_on_termination()
         if cfg.html_report:
             # The report's expected values come from the check modules as they are now, before any learner
@@ -130,6 +137,17 @@ def pytest_configure(config):
             from grader import html_report
 
             html_report.preload(cfg.rootdir)
+
+
+# pytest's options that show the suite (its options, markers, tests or fixtures) instead of running it.
+_SHOW_ONLY = ("help", "markers", "collectonly", "showfixtures", "show_fixtures_per_test", "setupplan")
+
+
+def _grades(config) -> bool:
+    """Whether this pytest run runs checks. One that only shows something must not start a process, ask
+    Docker or create a folder; one that grades prepares its session at configuration as it always did, so a
+    sandbox mode this machine cannot give stops the run before its header, even without a header (-q)."""
+    return not any(getattr(config.option, name, False) for name in _SHOW_ONLY)
 
 
 def _read_class_files(config, cfg) -> None:
@@ -187,11 +205,15 @@ def pytest_report_header(config):
     cfg = session.cfg
     where = cfg.submissions or cfg.submission
     count = len(session.learners)
+    submission = t("header.submission", path=where, count=count, run=session.run_id, lang=get_lang())
+    if not _grades(config):
+        # The stack, sandbox and limits lines would each probe the machine (Docker, bubblewrap, cgroups).
+        return [submission]
     return [
         t("header.stack", backend=session.backend_name, reason=session.backend_reason),
         t("header.sandbox", mode=session.sandbox.mode, reason=session.sandbox.describe()),
         t("header.limits", limits=limits.plan().describe(cfg.limits(), tmpfs=session.sandbox.mode == "bwrap")),
-        t("header.submission", path=where, count=count, run=session.run_id, lang=get_lang()),
+        submission,
     ]
 
 

@@ -167,42 +167,86 @@ def _status(url: str, headers: dict | None = None) -> int | None:
 
 
 class GradingSession:
+    """One grading run. Building it only reads options and learner folders: what costs (choosing the backend,
+    which may ask Docker and a recorded stack; probing the sandbox; the work folder and its guard process) is
+    done on first use, or all at once by ``prepare()``, so ``pytest --help`` and ``--collect-only`` start
+    nothing."""
+
     def __init__(self, cfg: GraderConfig, workerinput: dict | None = None):
         self.cfg = cfg
         # First: an unknown --learners name stops here, before anything is created.
         self.learners = find_learners(cfg)
         self.is_worker = workerinput is not None
+        self._workdir: Path | None = None
+        self._backend_choice: tuple[str, str] | None = None
+        self._info: StackInfo | None = None
+        # The stack's failure, kept once: a start that failed (then there is no stack info), or a service
+        # found dead for good while grading (see ensure_healthy).
+        self._failure: StackError | None = None
         if workerinput:
             self.run_id = workerinput["handson_run_id"]
             self._name_key = bytes.fromhex(workerinput["handson_name_key"])
-            self.workdir = Path(workerinput["handson_workdir"])
-            self.backend_name, self.backend_reason = workerinput["handson_backend"]
-            self._info = StackInfo.from_json(workerinput["handson_stack"]) if workerinput.get("handson_stack") else None
-            self._error = workerinput.get("handson_stack_error")
-            self._error_service = workerinput.get("handson_stack_error_service") or "stack"
+            self._workdir = Path(workerinput["handson_workdir"])
+            self._backend_choice = tuple(workerinput["handson_backend"])
+            if workerinput.get("handson_stack"):
+                self._info = StackInfo.from_json(workerinput["handson_stack"])
+            if workerinput.get("handson_stack_error"):
+                self._failure = _Reported(workerinput["handson_stack_error"],
+                                          workerinput.get("handson_stack_error_service") or "stack")
         else:
             self.run_id = datetime.datetime.now().strftime("%m%d-%H%M%S-") + secrets.token_hex(2)
             # Makes the names handed to scripts unguessable: a learner knows its own, never another's.
             self._name_key = secrets.token_bytes(16)
-            self.workdir = Path(tempfile.mkdtemp(prefix="handson-grading-"))
-            guard("+", "d", self.workdir)
-            self.backend_name, self.backend_reason = choose(cfg.stack, cfg.compose_files)
-            self._info = None
-            self._error = None
-            self._error_service = "stack"
         self._backend = None
-        self._dead: StackError | None = None
         self._db = None
         self._objects = None
         self._auth = None
-        self.sandbox = sandbox.plan(cfg.sandbox)
+        self._sandbox: sandbox.Plan | None = None
         self._sandbox_base: Path | None = None
         self.started = time.time()
+
+    def prepare(self) -> None:
+        """Everything a grading run needs before its header, in the order it always had: the work folder
+        (watched by the guard), the backend, the sandbox. A sandbox mode this machine cannot give raises
+        ValueError here, before any check runs."""
+        self.workdir
+        self.backend_name
+        self.sandbox
+
+    @property
+    def workdir(self) -> Path:
+        """This run's work folder (script results, learners' MLflow users), shared with xdist workers;
+        the controller creates it on first use and the guard removes it if the grader is killed."""
+        if self._workdir is None:
+            self._workdir = Path(tempfile.mkdtemp(prefix="handson-grading-"))
+            guard("+", "d", self._workdir)
+        return self._workdir
+
+    @property
+    def backend_name(self) -> str:
+        return self._chosen_backend()[0]
+
+    @property
+    def backend_reason(self) -> str:
+        """Why that backend: the pytest header and the HTML report say it."""
+        return self._chosen_backend()[1]
+
+    def _chosen_backend(self) -> tuple[str, str]:
+        if self._backend_choice is None:
+            self._backend_choice = choose(self.cfg.stack, self.cfg.compose_files)
+        return self._backend_choice
+
+    @property
+    def sandbox(self) -> sandbox.Plan:
+        """How scripts are isolated here (probed once: it starts bubblewrap)."""
+        if self._sandbox is None:
+            self._sandbox = sandbox.plan(self.cfg.sandbox)
+        return self._sandbox
 
     # -- the stack ---------------------------------------------------------------------------------
     def stack(self) -> StackInfo:
         """The running stack, started on first use; a failed start is remembered and re-raised."""
-        if self._info is None and self._error is None:
+        if self._info is None and self._failure is None:
             if self.is_worker:
                 raise StackError("grader", "no stack was handed to this worker")
             try:
@@ -211,10 +255,15 @@ class GradingSession:
                                              **options)
                 self._info = self._backend.start()
             except StackError as e:
-                self._error, self._error_service = e.describe(), e.service
-        if self._error is not None:
-            raise _Reported(self._error, self._error_service)
+                self._failure = e
+        if self._info is None:
+            # A stack that died later still answers here: the checks of the learner's own (external) stack read it.
+            raise self._reported()
         return self._info
+
+    def _reported(self) -> "_Reported":
+        """The remembered failure, to raise again (a fresh exception each time, one description)."""
+        return _Reported(self._failure.describe(), self._failure.service)
 
     def tracking_uri(self) -> str | None:
         """The stack's MLflow URL if one was started or handed over (never starts one)."""
@@ -232,9 +281,9 @@ class GradingSession:
             shutil.rmtree(self._sandbox_base, ignore_errors=True)
             guard("-", "d", self._sandbox_base)
             self._sandbox_base = None
-        if not self.is_worker:
-            shutil.rmtree(self.workdir, ignore_errors=True)
-            guard("-", "d", self.workdir)
+        if not self.is_worker and self._workdir is not None:
+            shutil.rmtree(self._workdir, ignore_errors=True)
+            guard("-", "d", self._workdir)
 
     def readers(self):
         from grader.store import AuthDB, ObjectStore, TrackingDB
@@ -250,8 +299,8 @@ class GradingSession:
         """Raise StackError naming the first service that stopped answering. On a stack with a watchdog
         (local, embedded) wait for it to restart the service first. A service found dead for good stays
         dead for this grading run: later checks fail fast instead of waiting on retries."""
-        if self._dead is not None:
-            raise _Reported(self._dead.describe(), self._dead.service)
+        if self._failure is not None:
+            raise self._reported()
         info = self.stack()
         deadline = time.monotonic() + (self.cfg.stack_timeout if info.events_file else 0)
         while True:
@@ -261,7 +310,7 @@ class GradingSession:
             except StackError as e:
                 failed_for_good = any(not ev.get("restarted", True) for ev in watchdog.events(info.events_file))
                 if failed_for_good or time.monotonic() > deadline:
-                    self._dead = e
+                    self._failure = e
                     raise
             time.sleep(1.0)
 
@@ -449,14 +498,15 @@ class GradingSession:
             info = self.stack()
         except StackError:
             info = None
+        failed = self._failure if info is None else None  # only a failed start: a live stack is handed over
         return {
             "handson_run_id": self.run_id,
             "handson_name_key": self._name_key.hex(),
             "handson_workdir": str(self.workdir),
             "handson_backend": [self.backend_name, self.backend_reason],
             "handson_stack": info.to_json() if info else None,
-            "handson_stack_error": self._error,
-            "handson_stack_error_service": self._error_service,
+            "handson_stack_error": failed.describe() if failed else None,
+            "handson_stack_error_service": failed.service if failed else "stack",
         }
 
 
