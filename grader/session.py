@@ -1,7 +1,8 @@
 """One grading run: its id, its learners, its stack, and each learner's script results.
 
-Under pytest-xdist the controller owns the stack (started once, at the first worker's configuration)
-and a shared work folder; workers receive both through ``workerinput``. Each (learner, step) script
+The stack runs in a process of its own (grader/stack/serve.py), started by the controller on first need
+(at the latest at the first worker's configuration); the controller and its xdist workers are its clients.
+Workers receive the stack and the shared work folder through ``workerinput``. Each (learner, step) script
 runs once per grading run: a file lock and a JSON result in the work folder make that hold across
 workers too.
 """
@@ -28,10 +29,11 @@ from filelock import FileLock
 from grader import sandbox
 from grader.config import GraderConfig
 from grader.runner import ScriptResult, run_script
-from grader.stack import StackError, StackInfo, choose, make_backend
+from grader.stack import StackError, StackInfo, choose
 from grader.stack.auth import admin_header
 from grader.stack import watchdog
 from grader.stack.base import guard, http_ok
+from grader.stack.serve import stack_client
 
 # A script is run again (under fresh names) when the stack had an outage while it ran: at most this often.
 MAX_ATTEMPTS = 3
@@ -251,8 +253,10 @@ class GradingSession:
                 raise StackError("grader", "no stack was handed to this worker")
             try:
                 options = {"compose_files": self.cfg.compose_files} if self.backend_name == "docker" else {}
-                self._backend = make_backend(self.backend_name, ports=self.cfg.ports, timeout=self.cfg.stack_timeout,
-                                             **options)
+                # A stack the grader starts runs in a process of its own (grader/stack/serve.py); this session,
+                # like its xdist workers, only reads it.
+                self._backend = stack_client(self.backend_name, self.workdir, ports=self.cfg.ports,
+                                             timeout=self.cfg.stack_timeout, **options)
                 self._info = self._backend.start()
             except StackError as e:
                 self._failure = e
@@ -302,6 +306,7 @@ class GradingSession:
         if self._failure is not None:
             raise self._reported()
         info = self.stack()
+        self._owner_alive()
         deadline = time.monotonic() + (self.cfg.stack_timeout if info.events_file else 0)
         while True:
             try:
@@ -313,6 +318,13 @@ class GradingSession:
                     self._failure = e
                     raise
             time.sleep(1.0)
+
+    def _owner_alive(self) -> None:
+        """A stack whose own process ended (killed, crashed) is gone for good: no watchdog is left to wait for."""
+        code = self._backend.exited() if hasattr(self._backend, "exited") else None
+        if code is not None:
+            self._failure = StackError("stack", f"the stack's process exited with code {code}", self._backend.log)
+            raise self._reported()
 
     def recover(self) -> bool:
         """After a read failed: True when the stack answers again (healed by its watchdog)."""

@@ -150,7 +150,7 @@ def _session(tmp_path, monkeypatch, start):
         def stop(self):
             pass
 
-    monkeypatch.setattr(session_module, "make_backend", lambda name, **options: Backend())
+    monkeypatch.setattr(session_module, "stack_client", lambda name, folder, **options: Backend())
     monkeypatch.setattr(session_module, "guard", lambda *args: None)
     cfg = GraderConfig(rootdir=ROOT, submission=ROOT / "exercises", submissions=None, stack="local",
                        submission_timeout=60, stack_timeout=60, lang="en", grade_json=None, gradebook=None,
