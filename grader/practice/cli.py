@@ -97,13 +97,14 @@ def _solve(args) -> int:
 
 def _grade(args) -> int:
     from grader.practice.grading import grade, read_attempt, render, write_results
-    from grader.stack import StackError, choose, make_backend
+    from grader.stack import StackError, choose
+    from grader.stack.serve import stack_client
 
     dest = args.dest.resolve()
     read_attempt(dest)  # bad input fails before a stack starts
     name, reason = choose(config.outside_pytest("stack", args.stack))
     print(t("header.stack", backend=name, reason=reason), flush=True)
-    backend = make_backend(name, timeout=float(config.outside_pytest("stack_timeout")))
+    backend = stack_client(name, timeout=float(config.outside_pytest("stack_timeout")))
     try:
         info = backend.start()
         timeout = float(config.outside_pytest("submission_timeout", args.submission_timeout))
