@@ -9,10 +9,8 @@ workers too.
 from __future__ import annotations
 
 import dataclasses
-import datetime
 import glob
 import hashlib
-import hmac
 import json
 import re
 import secrets
@@ -27,6 +25,7 @@ from filelock import FileLock
 
 from grader import sandbox
 from grader.config import GraderConfig
+from grader.naming import Naming
 from grader.runner import ScriptResult, run_script
 from grader.stack import StackError, StackInfo, choose, make_backend
 from grader.stack.auth import admin_header
@@ -183,9 +182,9 @@ class GradingSession:
         # The stack's failure, kept once: a start that failed (then there is no stack info), or a service
         # found dead for good while grading (see ensure_healthy).
         self._failure: StackError | None = None
+        # Makes the names handed to scripts unguessable: a learner knows its own, never another's.
+        self.names = Naming.from_workerinput(workerinput) if workerinput else Naming.new()
         if workerinput:
-            self.run_id = workerinput["handson_run_id"]
-            self._name_key = bytes.fromhex(workerinput["handson_name_key"])
             self._workdir = Path(workerinput["handson_workdir"])
             self._backend_choice = tuple(workerinput["handson_backend"])
             if workerinput.get("handson_stack"):
@@ -193,10 +192,6 @@ class GradingSession:
             if workerinput.get("handson_stack_error"):
                 self._failure = _Reported(workerinput["handson_stack_error"],
                                           workerinput.get("handson_stack_error_service") or "stack")
-        else:
-            self.run_id = datetime.datetime.now().strftime("%m%d-%H%M%S-") + secrets.token_hex(2)
-            # Makes the names handed to scripts unguessable: a learner knows its own, never another's.
-            self._name_key = secrets.token_bytes(16)
         self._backend = None
         self._db = None
         self._objects = None
@@ -221,6 +216,11 @@ class GradingSession:
             self._workdir = Path(tempfile.mkdtemp(prefix="handson-grading-"))
             guard("+", "d", self._workdir)
         return self._workdir
+
+    @property
+    def run_id(self) -> str:
+        """This grading run's id: the header and the reports show it; every name it hands out holds it."""
+        return self.names.run_id
 
     @property
     def backend_name(self) -> str:
@@ -363,22 +363,17 @@ class GradingSession:
                           ui=_status(base + "/", admin_header(info)), tables=tables,
                           bucket_exists=objects.bucket_exists(), store=objects.label)
 
-    # -- names the scripts receive -------------------------------------------------------------------
-    def _secret_part(self, *parts: str) -> str:
-        return hmac.new(self._name_key, "/".join(parts).encode(), hashlib.sha256).hexdigest()[:12]
-
+    # -- names the scripts receive (grader/naming.py) ---------------------------------------------------
     @property
     def name_prefix(self) -> str:
         """What every name this grading run hands out starts with."""
-        return f"handson-{self.run_id}-"
+        return self.names.prefix
 
     def experiment_name(self, learner: Learner, step: str, attempt: int = 0) -> str:
-        again = f"-r{attempt}" if attempt else ""
-        return f"{self.name_prefix}{learner.id}-{step}{again}-{self._secret_part('experiment', learner.id, step, str(attempt))}"
+        return self.names.experiment(learner.id, step, attempt)
 
     def model_name(self, learner: Learner, attempt: int = 0) -> str:
-        again = f"-r{attempt}" if attempt else ""
-        return f"{self.name_prefix}model-{learner.id}{again}-{self._secret_part('model', learner.id, str(attempt))}"
+        return self.names.model(learner.id, attempt)
 
     # -- scripts -------------------------------------------------------------------------------------
     def sandbox_base(self) -> Path:
@@ -465,9 +460,7 @@ class GradingSession:
                 return data["user"], data["password"]
             from grader.stack.auth import create_user
 
-            # ASCII only: the name travels in HTTP basic-auth headers and the auth app's logs.
-            readable = re.sub(r"[^A-Za-z0-9_.-]+", "", learner.id).strip(".-") or "learner"
-            user = f"{readable}-{self._secret_part('user', learner.id)[:6]}"
+            user = self.names.user(learner.id)
             password = secrets.token_urlsafe(18)
             create_user(info, user, password)
             path.write_text(json.dumps({"user": user, "password": password}))
@@ -500,8 +493,7 @@ class GradingSession:
             info = None
         failed = self._failure if info is None else None  # only a failed start: a live stack is handed over
         return {
-            "handson_run_id": self.run_id,
-            "handson_name_key": self._name_key.hex(),
+            **self.names.workerinput(),
             "handson_workdir": str(self.workdir),
             "handson_backend": [self.backend_name, self.backend_reason],
             "handson_stack": info.to_json() if info else None,
