@@ -2,14 +2,13 @@
 
 Under pytest-xdist the controller owns the stack (started once, at the first worker's configuration)
 and a shared work folder; workers receive both through ``workerinput``. Each (learner, step) script
-runs once per grading run: a file lock and a JSON result in the work folder make that hold across
-workers too.
+runs once per grading run, across workers too: the ledger (grader/ledger.py) records its result in the
+work folder. The names handed to scripts come from grader/naming.py.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import glob
 import hashlib
 import json
 import re
@@ -24,9 +23,11 @@ from pathlib import Path
 from filelock import FileLock
 
 from grader import sandbox
+from grader.catalog import STEPS
 from grader.config import GraderConfig
+from grader.ledger import Ledger, run_attempt
 from grader.naming import Naming
-from grader.runner import ScriptResult, run_script
+from grader.runner import ScriptResult
 from grader.stack import StackError, StackInfo, choose, make_backend
 from grader.stack.auth import admin_header
 from grader.stack import watchdog
@@ -184,6 +185,7 @@ class GradingSession:
         self._failure: StackError | None = None
         # Makes the names handed to scripts unguessable: a learner knows its own, never another's.
         self.names = Naming.from_workerinput(workerinput) if workerinput else Naming.new()
+        self._ledger: Ledger | None = None
         if workerinput:
             self._workdir = Path(workerinput["handson_workdir"])
             self._backend_choice = tuple(workerinput["handson_backend"])
@@ -221,6 +223,13 @@ class GradingSession:
     def run_id(self) -> str:
         """This grading run's id: the header and the reports show it; every name it hands out holds it."""
         return self.names.run_id
+
+    @property
+    def ledger(self) -> Ledger:
+        """The script results of this grading run, in the work folder."""
+        if self._ledger is None:
+            self._ledger = Ledger(self.workdir)
+        return self._ledger
 
     @property
     def backend_name(self) -> str:
@@ -383,25 +392,8 @@ class GradingSession:
         return self._sandbox_base
 
     def script_result(self, learner: Learner, step: str) -> ScriptResult:
-        path = self.workdir / f"{learner.id}.{step}.json"
-        started = path.with_suffix(".started")
-        with FileLock(str(path) + ".lock"):
-            if path.exists():
-                return ScriptResult.from_dict(json.loads(path.read_text()))
-            script = learner.path / f"{step}.py"
-            if started.exists():
-                # An earlier attempt began and its grading worker died with it: never run it again.
-                result = ScriptResult(script=str(script), exists=True, returncode=None, worker_lost=True)
-            else:
-                started.touch()
-                try:
-                    result = self._run(learner, step)
-                except Exception:
-                    # The stack failed before or while the script ran: that is no worker lost with it.
-                    started.unlink(missing_ok=True)
-                    raise
-            path.write_text(json.dumps(result.to_dict()))
-            return result
+        """The step's script result: run here, once per grading run, unless a process already did (the ledger)."""
+        return self.ledger.result(learner.id, step, learner.path / f"{step}.py", lambda: self._run(learner, step))
 
     def _run(self, learner: Learner, step: str) -> ScriptResult:
         """Run the script; when the stack went through an outage meanwhile (its watchdog restarted a
@@ -422,12 +414,9 @@ class GradingSession:
         return result
 
     def _attempt(self, learner: Learner, step: str, attempt: int) -> ScriptResult:
-        result = run_script(learner.path, f"{step}.py", self.stack(), self.experiment_name(learner, step, attempt),
-                            self.cfg.data_dir, self.model_name(learner, attempt), self.cfg.submission_timeout,
-                            credentials=self.credentials(learner), plan=self.sandbox, base=self.sandbox_base(),
-                            limits=self.cfg.limits())
-        result.attempt = attempt
-        return result
+        return run_attempt(self.names, learner.id, learner.path, step, self.stack(), self.cfg.data_dir,
+                           self.cfg.submission_timeout, credentials=self.credentials(learner), attempt=attempt,
+                           plan=self.sandbox, base=self.sandbox_base(), limits=self.cfg.limits())
 
     def restarts(self) -> list[dict]:
         """The stack's restarts during this grading run (watchdog events), each with the learners' steps
@@ -436,12 +425,8 @@ class GradingSession:
             return []
         found = [dict(e, scripts=[]) for e in watchdog.events(self._info.events_file) if e["time"] >= self.started]
         for learner in self.learners:
-            for path in self.workdir.glob(f"{glob.escape(learner.id)}.step*.json"):
-                try:
-                    outages = json.loads(path.read_text()).get("outages") or []
-                except (OSError, ValueError):
-                    continue
-                step = path.name[len(learner.id) + 1:-len(".json")]
+            for step, record in self.ledger.recorded(learner.id, STEPS).items():
+                outages = record.get("outages") or []
                 for event in found:
                     if any(o.get("time") == event["time"] and o.get("service") == event["service"] for o in outages):
                         event["scripts"].append([learner.id, step])
@@ -478,10 +463,14 @@ class GradingSession:
                            user=credentials[0] if credentials else None, auth=self._auth,
                            run_prefix=self.name_prefix)
 
+    def has_result(self, learner: Learner, step: str) -> bool:
+        """Whether the step's script ran in this grading run (the HTML report shows its output then)."""
+        return self.ledger.has(learner.id, step)
+
     def graded_outcome(self, learner: Learner, step: str):
         """The outcome of a step whose script already ran in this grading run (None when it did not: a
         step left out with ``-k`` is never run just to be reported)."""
-        if not (self.workdir / f"{learner.id}.{step}.json").exists():
+        if not self.has_result(learner, step):
             return None
         return self.outcome(learner, step)
 
