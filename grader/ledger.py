@@ -8,7 +8,8 @@ across processes. A ``.started`` marker beside it says a run began: a worker tha
 (the script took it down) leaves the marker and no result, and the step is then recorded as lost instead
 of being run again.
 
-Also here: ``run_attempt``, one run of a script under the names a naming hands out.
+Also here: ``run_attempt``, one run of a script under the names a naming hands out; the grading run and
+the practice drills both run scripts through it.
 """
 
 from __future__ import annotations

@@ -3,7 +3,8 @@
 Each name carries a part keyed with a secret of the grading run, so a learner knows its own names and can
 never guess another's (DESIGN.md, the submission contract). The controller draws the run id and the key;
 pytest-xdist workers rebuild the same ``Naming`` from ``workerinput`` so that every process hands a learner
-the same names.
+the same names. A practice attempt has names of its own (``PracticeNaming``), with the same interface, so
+the code that runs a script and reads what it left does not care which it got.
 """
 
 from __future__ import annotations
@@ -62,3 +63,23 @@ class Naming:
         readable = re.sub(r"[^A-Za-z0-9_.-]+", "", learner_id).strip(".-") or "learner"
         return f"{readable}-{self.secret_part('user', learner_id)[:6]}"
 
+
+class PracticeNaming:
+    """One practice attempt's names: a fresh random token per grade, so an attempt graded again never sees
+    what the previous one left. One learner and one script per attempt: the learner id, step and attempt the
+    interface takes do not enter the names."""
+
+    prefix = "practice-"
+
+    def __init__(self, drill_id: str, token: str | None = None):
+        self.drill_id = drill_id
+        self.token = token or secrets.token_hex(6)
+
+    def experiment(self, learner_id: str, step: str, attempt: int = 0) -> str:
+        return f"{self.prefix}{self.drill_id}-{self.token}"
+
+    def model(self, learner_id: str, attempt: int = 0) -> str:
+        return f"{self.prefix}{self.drill_id}-model-{self.token}"
+
+    def user(self, learner_id: str) -> str:
+        return f"{self.prefix}{self.token}"

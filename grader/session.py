@@ -1,18 +1,17 @@
 """One grading run: its id, its learners, its stack, and each learner's script results.
 
 Under pytest-xdist the controller owns the stack (started once, at the first worker's configuration)
-and a shared work folder; workers receive both through ``workerinput``. Each (learner, step) script
-runs once per grading run, across workers too: the ledger (grader/ledger.py) records its result in the
-work folder. The names handed to scripts come from grader/naming.py.
+and a shared work folder; workers receive both through ``workerinput``. The session holds the parts
+together; each part has one job and is shared with the practice drills where they need it: the names
+handed to scripts (grader/naming.py), the record of script results that makes each (learner, step) script
+run once across workers (grader/ledger.py), and the learners' MLflow users (grader/accounts.py).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import hashlib
-import json
 import re
-import secrets
 import shutil
 import tempfile
 import time
@@ -20,9 +19,8 @@ import unicodedata
 import urllib.request
 from pathlib import Path
 
-from filelock import FileLock
-
 from grader import sandbox
+from grader.accounts import Accounts
 from grader.catalog import STEPS
 from grader.config import GraderConfig
 from grader.ledger import Ledger, run_attempt
@@ -186,6 +184,7 @@ class GradingSession:
         # Makes the names handed to scripts unguessable: a learner knows its own, never another's.
         self.names = Naming.from_workerinput(workerinput) if workerinput else Naming.new()
         self._ledger: Ledger | None = None
+        self._accounts: Accounts | None = None
         if workerinput:
             self._workdir = Path(workerinput["handson_workdir"])
             self._backend_choice = tuple(workerinput["handson_backend"])
@@ -230,6 +229,13 @@ class GradingSession:
         if self._ledger is None:
             self._ledger = Ledger(self.workdir)
         return self._ledger
+
+    @property
+    def accounts(self) -> Accounts:
+        """The learners' MLflow users of this grading run, recorded in the work folder."""
+        if self._accounts is None:
+            self._accounts = Accounts(self.names, self.workdir)
+        return self._accounts
 
     @property
     def backend_name(self) -> str:
@@ -435,21 +441,7 @@ class GradingSession:
     def credentials(self, learner: Learner) -> tuple[str, str] | None:
         """This learner's own MLflow user for this grading run (created once, whichever worker asks first);
         None on a stack without access control."""
-        info = self.stack()
-        if not info.admin_user:
-            return None
-        path = self.workdir / f"{learner.id}.user.json"
-        with FileLock(str(path) + ".lock"):
-            if path.exists():
-                data = json.loads(path.read_text())
-                return data["user"], data["password"]
-            from grader.stack.auth import create_user
-
-            user = self.names.user(learner.id)
-            password = secrets.token_urlsafe(18)
-            create_user(info, user, password)
-            path.write_text(json.dumps({"user": user, "password": password}))
-            return user, password
+        return self.accounts.credentials(self.stack(), learner.id)
 
     def outcome(self, learner: Learner, step: str):
         from grader.checking import StepOutcome

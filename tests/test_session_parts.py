@@ -1,6 +1,6 @@
 """The parts a grading run is built from, each on its own and without a stack: the names handed to scripts
-(grader/naming.py) and the ledger of script results shared by processes (grader/ledger.py); and that
-GradingSession uses them."""
+(grader/naming.py), the ledger of script results shared by processes (grader/ledger.py), and the learners'
+MLflow users (grader/accounts.py); and that GradingSession and the practice drills use them."""
 
 from __future__ import annotations
 
@@ -14,9 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ROOT
+from conftest import ROOT, fake_stack_info
+from grader.accounts import Accounts
 from grader.ledger import Ledger
-from grader.naming import Naming
+from grader.naming import Naming, PracticeNaming
 from grader.runner import ScriptResult
 
 KEY = bytes(range(16))
@@ -72,13 +73,24 @@ def test_a_worker_rebuilds_the_controllers_names_from_workerinput(tmp_path):
     assert worker.model_name(learner) == controller.model_name(learner)
 
 
+def test_practice_names_are_fresh_per_attempt_and_keep_their_form():
+    names = PracticeNaming("resume_run", token="0123456789ab")
+    assert names.experiment("practice", "resume_run") == "practice-resume_run-0123456789ab"
+    assert names.model("practice") == "practice-resume_run-model-0123456789ab"
+    assert names.user("practice") == "practice-0123456789ab"
+    assert names.prefix == "practice-"
+    assert PracticeNaming("resume_run").token != PracticeNaming("resume_run").token
+
+
 # -- the ledger ---------------------------------------------------------------------------------------------
 def test_the_result_files_path_is_built_in_one_place():
-    """Only ledger.path_for knows a result file's name (and its marker's); everything else asks the ledger."""
+    """Only ledger.path_for knows a result file's name (and its marker's); everything else asks the ledger.
+    Learners' users are recorded by grader/accounts.py alone."""
     ledger = Ledger(Path("/w"))
     assert ledger.path_for("alice", "step1") == Path("/w/alice.step1.json")
     patterns = {
         "ledger.py": re.compile(r"""\}\.\{step\}|\.step\*\.json|["']\.started["']|\.json\.lock"""),
+        "accounts.py": re.compile(r"""\.user\.json"""),
     }
     for owner, pattern in patterns.items():
         found = [str(p.relative_to(ROOT)) for p in (ROOT / "grader").rglob("*.py")
@@ -185,3 +197,49 @@ def test_the_session_reads_the_ledger_it_delegates_to(tmp_path):
     grading.ledger.path_for("alice", "step2").write_text(json.dumps(result.to_dict()))
     assert grading.has_result(learner, "step2")
     assert grading.script_result(learner, "step2") == result  # read, never run: no stack was started
+
+
+# -- accounts -----------------------------------------------------------------------------------------------
+@pytest.fixture
+def created(monkeypatch):
+    made = []
+    monkeypatch.setattr("grader.stack.auth.create_user", lambda info, user, password: made.append((user, password)))
+    return made
+
+
+def _with_access_control():
+    import dataclasses
+
+    return dataclasses.replace(fake_stack_info(), admin_user="admin", admin_password="adminpw12345")
+
+
+def test_accounts_create_one_user_per_learner_whichever_worker_asks(tmp_path, created):
+    info, names = _with_access_control(), Naming(RUN_ID, KEY)
+    worker_a, worker_b = Accounts(names, tmp_path), Accounts(Naming(RUN_ID, KEY), tmp_path)
+    alice = worker_a.credentials(info, "alice")
+    assert worker_a.credentials(info, "alice") == alice == worker_b.credentials(info, "alice")
+    bob = worker_b.credentials(info, "bob")
+    assert created == [alice, bob]
+    assert alice[0] == names.user("alice") and bob[0] == names.user("bob") and alice[1] != bob[1]
+    assert len(alice[1]) >= 24  # a random token: the server's guard checks those cheaply
+
+
+def test_a_stack_without_access_control_has_no_users(tmp_path, created):
+    assert Accounts(Naming(RUN_ID, KEY), tmp_path).credentials(fake_stack_info(), "alice") is None
+    assert Accounts(PracticeNaming("resume_run")).credentials(fake_stack_info(), "practice") is None
+    assert created == [] and not list(tmp_path.iterdir())
+
+
+def test_a_practice_attempt_gets_its_own_user_kept_in_memory(created):
+    names = PracticeNaming("resume_run", token="0123456789ab")
+    accounts = Accounts(names)
+    first = accounts.credentials(_with_access_control(), "practice")
+    assert accounts.credentials(_with_access_control(), "practice") == first
+    assert created == [first] and first[0] == "practice-0123456789ab"
+
+
+def test_practice_grading_uses_the_shared_parts():
+    """The drills run scripts and create users through the same parts as the steps, not copies of them."""
+    source = (ROOT / "grader/practice/grading.py").read_text(encoding="utf-8")
+    assert "run_attempt(" in source and "Accounts(" in source and "PracticeNaming(" in source
+    assert "run_script(" not in source and "create_user" not in source and "token_hex" not in source
