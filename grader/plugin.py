@@ -450,10 +450,12 @@ class _Collector:
             finished = sum(1 for k, n in self.done.items() if n == self.expected.get(k))
             reporter = self.config.pluginmanager.get_plugin("terminalreporter")
             if reporter is not None:
+                from grader.report import num  # ``report`` is this hook's TestReport here, not grader.report
+
                 reporter.write("\n" if reporter.verbosity <= 0 else "")
                 reporter.write_line(t("progress.learner", learner=_label(self.config, result.learner),
-                                      score=report.num(sum(r.score for r in mine)),
-                                      max=report.num(sum(r.max_score for r in mine)),
+                                      score=num(sum(r.score for r in mine)),
+                                      max=num(sum(r.max_score for r in mine)),
                                       done=finished, total=len(self.expected)))
 
 
