@@ -19,6 +19,7 @@ github.com only, as an HTTP header the way actions/checkout does; it never appea
 from __future__ import annotations
 
 import base64
+import collections
 import concurrent.futures
 import csv
 import io
@@ -81,15 +82,12 @@ def read_list(path: Path) -> list[Repo]:
             if line:
                 entries.append((line, ""))
     # A folder from the URL is the repository's name, or owner-name where two repositories share a name.
-    names = [_url_parts(url)[-1:] for url, _ in entries]
-    counts: dict[str, int] = {}
-    for n in names:
-        counts[str(n)] = counts.get(str(n), 0) + 1
+    parts = [_url_parts(url) for url, _ in entries]
+    shared = collections.Counter(p[-1] for p in parts if p)
     repos, taken = [], set()
-    for (url, folder), name in zip(entries, names):
-        if not folder:
-            parts = _url_parts(url)
-            folder = "-".join(parts[-2:]) if counts[str(name)] > 1 else (parts[-1] if parts else "")
+    for (url, folder), path in zip(entries, parts):
+        if not folder and path:
+            folder = "-".join(path[-2:]) if shared[path[-1]] > 1 else path[-1]
         folder = _safe_folder(folder) or "learner"
         unique, n = folder, 1
         while unique in taken:

@@ -249,8 +249,7 @@ def _figure(grading, learner, step: str, expected, broken: dict) -> tuple[dict |
 
 
 def _script(grading, learner, step: str) -> dict | None:
-    path = grading.workdir / f"{learner.id}.{step}.json"
-    if not path.exists():
+    if not grading.has_result(learner, step):  # not run in this grading run (-k): never run just to be shown
         return None
     s = grading.script_result(learner, step)
     if not s.exists:  # the checks' own messages say so; there is no output to show

@@ -19,6 +19,7 @@ from grader.class_workflow import CLONE_FAILED
 from grader.checking import CheckFailed, labelled
 from grader.config import default as default_setting, get_config, language
 from grader.i18n import get_lang, set_lang, t
+from grader.report import num as points  # hooks take an argument named `report`
 from grader.session import GradingSession, class_learners
 
 _SESSION = pytest.StashKey[GradingSession]()
@@ -452,8 +453,8 @@ class _Collector:
             if reporter is not None:
                 reporter.write("\n" if reporter.verbosity <= 0 else "")
                 reporter.write_line(t("progress.learner", learner=_label(self.config, result.learner),
-                                      score=report.num(sum(r.score for r in mine)),
-                                      max=report.num(sum(r.max_score for r in mine)),
+                                      score=points(sum(r.score for r in mine)),
+                                      max=points(sum(r.max_score for r in mine)),
                                       done=finished, total=len(self.expected)))
 
 

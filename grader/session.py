@@ -2,21 +2,17 @@
 
 The stack runs in a process of its own (grader/stack/serve.py), started by the controller on first need
 (at the latest at the first worker's configuration); the controller and its xdist workers are its clients.
-Workers receive the stack and the shared work folder through ``workerinput``. Each (learner, step) script
-runs once per grading run: a file lock and a JSON result in the work folder make that hold across
-workers too.
+Workers receive the stack and the shared work folder through ``workerinput``. The session holds the parts
+together; each part has one job and is shared with the practice drills where they need it: the names
+handed to scripts (grader/naming.py), the record of script results that makes each (learner, step) script
+run once across workers (grader/ledger.py), and the learners' MLflow users (grader/accounts.py).
 """
 
 from __future__ import annotations
 
 import dataclasses
-import datetime
-import glob
 import hashlib
-import hmac
-import json
 import re
-import secrets
 import shutil
 import tempfile
 import time
@@ -24,11 +20,13 @@ import unicodedata
 import urllib.request
 from pathlib import Path
 
-from filelock import FileLock
-
 from grader import sandbox
+from grader.accounts import Accounts
+from grader.catalog import STEPS
 from grader.config import GraderConfig
-from grader.runner import ScriptResult, run_script
+from grader.ledger import Ledger, run_attempt
+from grader.naming import Naming
+from grader.runner import ScriptResult
 from grader.stack import StackError, StackInfo, choose
 from grader.stack.auth import admin_header
 from grader.stack import watchdog
@@ -185,9 +183,11 @@ class GradingSession:
         # The stack's failure, kept once: a start that failed (then there is no stack info), or a service
         # found dead for good while grading (see ensure_healthy).
         self._failure: StackError | None = None
+        # Makes the names handed to scripts unguessable: a learner knows its own, never another's.
+        self.names = Naming.from_workerinput(workerinput) if workerinput else Naming.new()
+        self._ledger: Ledger | None = None
+        self._accounts: Accounts | None = None
         if workerinput:
-            self.run_id = workerinput["handson_run_id"]
-            self._name_key = bytes.fromhex(workerinput["handson_name_key"])
             self._workdir = Path(workerinput["handson_workdir"])
             self._backend_choice = tuple(workerinput["handson_backend"])
             if workerinput.get("handson_stack"):
@@ -195,10 +195,6 @@ class GradingSession:
             if workerinput.get("handson_stack_error"):
                 self._failure = _Reported(workerinput["handson_stack_error"],
                                           workerinput.get("handson_stack_error_service") or "stack")
-        else:
-            self.run_id = datetime.datetime.now().strftime("%m%d-%H%M%S-") + secrets.token_hex(2)
-            # Makes the names handed to scripts unguessable: a learner knows its own, never another's.
-            self._name_key = secrets.token_bytes(16)
         self._backend = None
         self._db = None
         self._objects = None
@@ -223,6 +219,25 @@ class GradingSession:
             self._workdir = Path(tempfile.mkdtemp(prefix="handson-grading-"))
             guard("+", "d", self._workdir)
         return self._workdir
+
+    @property
+    def run_id(self) -> str:
+        """This grading run's id: the header and the reports show it; every name it hands out holds it."""
+        return self.names.run_id
+
+    @property
+    def ledger(self) -> Ledger:
+        """The script results of this grading run, in the work folder."""
+        if self._ledger is None:
+            self._ledger = Ledger(self.workdir)
+        return self._ledger
+
+    @property
+    def accounts(self) -> Accounts:
+        """The learners' MLflow users of this grading run, recorded in the work folder."""
+        if self._accounts is None:
+            self._accounts = Accounts(self.names, self.workdir)
+        return self._accounts
 
     @property
     def backend_name(self) -> str:
@@ -375,22 +390,17 @@ class GradingSession:
                           ui=_status(base + "/", admin_header(info)), tables=tables,
                           bucket_exists=objects.bucket_exists(), store=objects.label)
 
-    # -- names the scripts receive -------------------------------------------------------------------
-    def _secret_part(self, *parts: str) -> str:
-        return hmac.new(self._name_key, "/".join(parts).encode(), hashlib.sha256).hexdigest()[:12]
-
+    # -- names the scripts receive (grader/naming.py) ---------------------------------------------------
     @property
     def name_prefix(self) -> str:
         """What every name this grading run hands out starts with."""
-        return f"handson-{self.run_id}-"
+        return self.names.prefix
 
     def experiment_name(self, learner: Learner, step: str, attempt: int = 0) -> str:
-        again = f"-r{attempt}" if attempt else ""
-        return f"{self.name_prefix}{learner.id}-{step}{again}-{self._secret_part('experiment', learner.id, step, str(attempt))}"
+        return self.names.experiment(learner.id, step, attempt)
 
     def model_name(self, learner: Learner, attempt: int = 0) -> str:
-        again = f"-r{attempt}" if attempt else ""
-        return f"{self.name_prefix}model-{learner.id}{again}-{self._secret_part('model', learner.id, str(attempt))}"
+        return self.names.model(learner.id, attempt)
 
     # -- scripts -------------------------------------------------------------------------------------
     def sandbox_base(self) -> Path:
@@ -400,25 +410,8 @@ class GradingSession:
         return self._sandbox_base
 
     def script_result(self, learner: Learner, step: str) -> ScriptResult:
-        path = self.workdir / f"{learner.id}.{step}.json"
-        started = path.with_suffix(".started")
-        with FileLock(str(path) + ".lock"):
-            if path.exists():
-                return ScriptResult.from_dict(json.loads(path.read_text()))
-            script = learner.path / f"{step}.py"
-            if started.exists():
-                # An earlier attempt began and its grading worker died with it: never run it again.
-                result = ScriptResult(script=str(script), exists=True, returncode=None, worker_lost=True)
-            else:
-                started.touch()
-                try:
-                    result = self._run(learner, step)
-                except Exception:
-                    # The stack failed before or while the script ran: that is no worker lost with it.
-                    started.unlink(missing_ok=True)
-                    raise
-            path.write_text(json.dumps(result.to_dict()))
-            return result
+        """The step's script result: run here, once per grading run, unless a process already did (the ledger)."""
+        return self.ledger.result(learner.id, step, learner.path / f"{step}.py", lambda: self._run(learner, step))
 
     def _run(self, learner: Learner, step: str) -> ScriptResult:
         """Run the script; when the stack went through an outage meanwhile (its watchdog restarted a
@@ -439,12 +432,9 @@ class GradingSession:
         return result
 
     def _attempt(self, learner: Learner, step: str, attempt: int) -> ScriptResult:
-        result = run_script(learner.path, f"{step}.py", self.stack(), self.experiment_name(learner, step, attempt),
-                            self.cfg.data_dir, self.model_name(learner, attempt), self.cfg.submission_timeout,
-                            credentials=self.credentials(learner), plan=self.sandbox, base=self.sandbox_base(),
-                            limits=self.cfg.limits())
-        result.attempt = attempt
-        return result
+        return run_attempt(self.names, learner.id, learner.path, step, self.stack(), self.cfg.data_dir,
+                           self.cfg.submission_timeout, credentials=self.credentials(learner), attempt=attempt,
+                           plan=self.sandbox, base=self.sandbox_base(), limits=self.cfg.limits())
 
     def restarts(self) -> list[dict]:
         """The stack's restarts during this grading run (watchdog events), each with the learners' steps
@@ -453,12 +443,8 @@ class GradingSession:
             return []
         found = [dict(e, scripts=[]) for e in watchdog.events(self._info.events_file) if e["time"] >= self.started]
         for learner in self.learners:
-            for path in self.workdir.glob(f"{glob.escape(learner.id)}.step*.json"):
-                try:
-                    outages = json.loads(path.read_text()).get("outages") or []
-                except (OSError, ValueError):
-                    continue
-                step = path.name[len(learner.id) + 1:-len(".json")]
+            for step, record in self.ledger.recorded(learner.id, STEPS).items():
+                outages = record.get("outages") or []
                 for event in found:
                     if any(o.get("time") == event["time"] and o.get("service") == event["service"] for o in outages):
                         event["scripts"].append([learner.id, step])
@@ -467,23 +453,7 @@ class GradingSession:
     def credentials(self, learner: Learner) -> tuple[str, str] | None:
         """This learner's own MLflow user for this grading run (created once, whichever worker asks first);
         None on a stack without access control."""
-        info = self.stack()
-        if not info.admin_user:
-            return None
-        path = self.workdir / f"{learner.id}.user.json"
-        with FileLock(str(path) + ".lock"):
-            if path.exists():
-                data = json.loads(path.read_text())
-                return data["user"], data["password"]
-            from grader.stack.auth import create_user
-
-            # ASCII only: the name travels in HTTP basic-auth headers and the auth app's logs.
-            readable = re.sub(r"[^A-Za-z0-9_.-]+", "", learner.id).strip(".-") or "learner"
-            user = f"{readable}-{self._secret_part('user', learner.id)[:6]}"
-            password = secrets.token_urlsafe(18)
-            create_user(info, user, password)
-            path.write_text(json.dumps({"user": user, "password": password}))
-            return user, password
+        return self.accounts.credentials(self.stack(), learner.id)
 
     def outcome(self, learner: Learner, step: str):
         from grader.checking import StepOutcome
@@ -497,10 +467,14 @@ class GradingSession:
                            user=credentials[0] if credentials else None, auth=self._auth,
                            run_prefix=self.name_prefix)
 
+    def has_result(self, learner: Learner, step: str) -> bool:
+        """Whether the step's script ran in this grading run (the HTML report shows its output then)."""
+        return self.ledger.has(learner.id, step)
+
     def graded_outcome(self, learner: Learner, step: str):
         """The outcome of a step whose script already ran in this grading run (None when it did not: a
         step left out with ``-k`` is never run just to be reported)."""
-        if not (self.workdir / f"{learner.id}.{step}.json").exists():
+        if not self.has_result(learner, step):
             return None
         return self.outcome(learner, step)
 
@@ -512,8 +486,7 @@ class GradingSession:
             info = None
         failed = self._failure if info is None else None  # only a failed start: a live stack is handed over
         return {
-            "handson_run_id": self.run_id,
-            "handson_name_key": self._name_key.hex(),
+            **self.names.workerinput(),
             "handson_workdir": str(self.workdir),
             "handson_backend": [self.backend_name, self.backend_reason],
             "handson_stack": info.to_json() if info else None,

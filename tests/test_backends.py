@@ -86,59 +86,53 @@ def test_no_recorded_stack_names_the_backends_that_start_one(tmp_path, monkeypat
     assert "--stack docker/local/embedded" in raised.value.describe()
 
 
-# -- the docker backend's compose commands: the stack's ports and passwords travel in env=, nowhere else ----
-def test_compose_env_adds_the_stack_variables_to_a_copy():
+# -- the docker backend's compose commands: the stack's ports and passwords travel in an env file ------------------
+def test_compose_variables_are_the_stack_ports_and_accounts(tmp_path):
     from grader.stack import docker
 
-    base = {"PATH": "/usr/bin", "HANDSON_MLFLOW_PORT": "5000"}
-    env = docker.compose_env({"mlflow": 5123, "mysql": 3399}, {"HANDSON_DB_PASSWORD": "s3cret"}, base=base)
-    assert env == {"PATH": "/usr/bin", "HANDSON_MLFLOW_PORT": "5123", "HANDSON_MYSQL_PORT": "3399",
-                   "HANDSON_DB_PASSWORD": "s3cret"}
-    assert base == {"PATH": "/usr/bin", "HANDSON_MLFLOW_PORT": "5000"}
+    variables = docker.compose_variables({"mlflow": 5123, "mysql": 3399}, {"HANDSON_DB_PASSWORD": "s3cret"})
+    assert variables == {"HANDSON_MLFLOW_PORT": "5123", "HANDSON_MYSQL_PORT": "3399", "HANDSON_DB_PASSWORD": "s3cret"}
+    path = docker.write_env_file(tmp_path, variables)
+    assert path.read_text() == "HANDSON_MLFLOW_PORT=5123\nHANDSON_MYSQL_PORT=3399\nHANDSON_DB_PASSWORD=s3cret\n"
+    assert path.stat().st_mode & 0o777 == 0o600
 
 
 def test_docker_stack_leaves_the_grader_environment_alone(monkeypatch):
-    """Building the stack and running its compose commands (faked: no Docker needed) changes nothing in
-    os.environ; each command gets the stack's ports and fresh accounts through env=, none on its command line."""
+    """Building the stack and running its compose commands through pytest-docker (faked: no Docker needed)
+    changes nothing in os.environ; each command reads the stack's ports and fresh accounts from the env file,
+    none is on its command line, and the file goes at stop."""
+    import pytest_docker.plugin
+
     from grader.stack import docker
 
     monkeypatch.setenv("HANDSON_MLFLOW_PORT", "5000")  # a learner's own setting: this stack's port wins for it
     before = dict(os.environ)
     stack = docker.DockerStack(ports={"mysql": 3399}, compose_files=[docker.COMPOSE_FILE])
+    assert stack.compose is None and stack.private is None  # building it starts and writes nothing
+    stack.stop()  # never started: nothing to do
+    stack._prepare()
     calls = []
 
-    def fake_run(argv, **kwargs):
-        calls.append((argv, kwargs))
-        return subprocess.CompletedProcess(argv, 0, b"[]" if "ps" in argv else b"", None)
+    def fake_check_output(command, **kwargs):
+        calls.append(command)
+        return b"[]" if " ps " in command else b""
 
-    monkeypatch.setattr(docker.subprocess, "run", fake_run)
+    monkeypatch.setattr(pytest_docker.plugin.subprocess, "check_output", fake_check_output)
     stack._bad_services()
     stack._logs("mlflow")
+    env_file = stack.env_file
+    assert dict(line.split("=", 1) for line in env_file.read_text().splitlines()) == {
+        "HANDSON_MLFLOW_PORT": str(stack.ports["mlflow"]), "HANDSON_MYSQL_PORT": "3399",
+        "HANDSON_MINIO_PORT": str(stack.ports["minio"]), "HANDSON_MINIO_CONSOLE_PORT": str(stack.ports["minio-console"]),
+        **stack.secrets}
     stack.stop()
     assert dict(os.environ) == before
-    assert [argv[argv.index("-p") + 2] for argv, _ in calls] == ["ps", "logs", "down"]
-    wanted = {"HANDSON_MLFLOW_PORT": str(stack.ports["mlflow"]), "HANDSON_MYSQL_PORT": "3399",
-              "HANDSON_MINIO_PORT": str(stack.ports["minio"]), **stack.secrets}
-    for argv, kwargs in calls:
-        assert argv[:2] == ["docker", "compose"] and argv[argv.index("-p") + 1] == stack.project, argv
-        assert argv[argv.index("-f") + 1] == str(docker.COMPOSE_FILE), argv
-        env = kwargs["env"]
-        assert {k: env.get(k) for k in wanted} == wanted
-        assert env["PATH"] == os.environ["PATH"]  # the Docker CLI still finds what it needs
-        assert not any(secret in " ".join(argv) for secret in stack.secrets.values()), argv
+    assert [c.split(f"-p \"{stack.project}\" ", 1)[1].split()[0] for c in calls] == ["ps", "logs", "down"]
+    for command in calls:
+        assert command.startswith(f"docker compose --env-file {env_file} -f \"{docker.COMPOSE_FILE}\""), command
+        assert not any(secret in command for secret in stack.secrets.values()), command
+    assert not env_file.exists() and not stack.private.exists()
     assert not any(value in os.environ.values() for value in stack.secrets.values())
-
-
-def test_a_failed_compose_command_carries_its_output(monkeypatch):
-    from grader.stack import docker
-
-    compose = docker.Compose([docker.COMPOSE_FILE], "handsontest", {"PATH": os.environ["PATH"]})
-    monkeypatch.setattr(docker.subprocess, "run", lambda argv, **kw: subprocess.CompletedProcess(
-        argv, 1, b"Error: 127.0.0.1:5000: bind: address already in use\n", None))
-    with pytest.raises(docker.ComposeError) as raised:
-        compose.execute("up", "--wait")
-    assert raised.value.code == 1 and "address already in use" in str(raised.value)
-    assert "docker compose -f" in str(raised.value) and "-p handsontest up --wait" in str(raised.value)
 
 
 @pytest.mark.parametrize("xdg", [None, "", "/somewhere/cache"])

@@ -1,7 +1,8 @@
 """Writing a practice attempt to a folder, and grading it: the drill's script runs exactly as a step's
-script does (grader/runner.py: sandboxed, env allowlist, the attempt's own MLflow user where the stack has
-access control, timeout, output captured and redacted); its checks read the tracking database and the
-artifact store."""
+script does, through the same parts (grader/ledger.py's ``run_attempt``: sandboxed, env allowlist, timeout,
+output captured and redacted; the attempt's own MLflow user from grader/accounts.py where the stack has
+access control; its names from grader/naming.py); its checks read the tracking database and the artifact
+store."""
 
 from __future__ import annotations
 
@@ -11,10 +12,13 @@ import secrets
 from pathlib import Path
 
 from grader import outcomes, report, sandbox, text
+from grader.accounts import Accounts
 from grader.checking import CheckFailed, StepOutcome, labelled
 from grader.i18n import get_lang, t
+from grader.ledger import run_attempt
+from grader.naming import PracticeNaming
 from grader.practice import Drill, get
-from grader.runner import ScriptResult, run_script
+from grader.runner import ScriptResult
 from grader.stack.base import StackInfo
 
 STATE = ".practice.json"
@@ -96,22 +100,16 @@ def grade(dest: Path, info: StackInfo, data_dir: Path, *, timeout: float = 60.0,
 
     drill, seed = read_attempt(dest)
     values = drill.values(seed)
-    token = secrets.token_hex(6)
-    experiment = f"practice-{drill.id}-{token}"
-    model = f"practice-{drill.id}-model-{token}"
-    credentials = None
-    if info.admin_user:
-        from grader.stack.auth import create_user
-
-        credentials = (f"practice-{token}", secrets.token_urlsafe(18))
-        create_user(info, *credentials)
-    script = run_script(dest, f"{drill.id}.py", info, experiment, data_dir, model, timeout,
-                        credentials=credentials, plan=sandbox.plan(sandbox_mode))
+    names = PracticeNaming(drill.id)  # fresh names on every grade: an earlier attempt's data never counts
+    credentials = Accounts(names).credentials(info, LEARNER)
+    script = run_attempt(names, LEARNER, dest, drill.id, info, data_dir, timeout, credentials=credentials,
+                         plan=sandbox.plan(sandbox_mode))
     db, objects = TrackingDB(info.db_url), ObjectStore(info)
     auth = AuthDB(info.auth_db_url) if info.auth_db_url else None
     outcome = StepOutcome(learner=LEARNER, step=drill.id, submission=dest, data_dir=data_dir, script=script,
-                          experiment_name=experiment, model_name=model, stack=info, db=db, objects=objects,
-                          user=credentials[0] if credentials else None, auth=auth, run_prefix="practice-")
+                          experiment_name=names.experiment(LEARNER, drill.id), model_name=names.model(LEARNER),
+                          stack=info, db=db, objects=objects, user=credentials[0] if credentials else None,
+                          auth=auth, run_prefix=names.prefix)
     results, verdicts = [], {}
     try:
         for check in drill.checks(seed):

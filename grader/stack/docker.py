@@ -5,9 +5,10 @@ the backend checks that the published ports are free and that every image is her
 becomes a hang or a wall of compose output; a failed ``up`` still runs ``down -v`` and names the failing
 service with its log.
 
-The stack's published ports and fresh passwords reach compose through the ``env=`` of each compose command
-(``compose_env``), never through the grader's own ``os.environ``: the grader process keeps no stack secret in
-its environment, so nothing it starts later inherits one.
+Compose runs through pytest-docker's ``DockerComposeExecutor`` (DESIGN.md). The stack's published ports and
+fresh passwords reach compose in an env file of the stack (``--env-file``, 0600 in a private folder removed at
+stop; ``compose_variables``), never through the grader's own ``os.environ`` nor a command line: the grader
+process keeps no stack secret in its environment, so nothing it starts later inherits one, and ``ps`` shows none.
 """
 
 from __future__ import annotations
@@ -78,9 +79,11 @@ def _last_line(text: str) -> str:
     return lines[-1] if lines else ""
 
 
-def compose_config(files: Sequence[Path], env: dict | None = None) -> dict:
-    """The compose files merged and interpolated, as ``docker compose config`` prints them."""
-    argv = ["docker", "compose"] + [a for f in files for a in ("-f", str(f))] + ["config", "--format", "json"]
+def compose_config(files: Sequence[Path], env_file: Path | None = None, env: dict | None = None) -> dict:
+    """The compose files merged and interpolated, as ``docker compose config`` prints them (``env``: the
+    environment compose runs in, default the grader's)."""
+    argv = ["docker", "compose", *(["--env-file", str(env_file)] if env_file else [])]
+    argv += [a for f in files for a in ("-f", str(f))] + ["config", "--format", "json"]
     proc = _run(argv, env=env)
     if proc.returncode != 0:
         raise StackError("docker compose", _last_line(proc.stderr) or f"exit {proc.returncode}")
@@ -103,12 +106,11 @@ def image_pullable(image: str) -> tuple[bool, str]:
     return proc.returncode == 0, _last_line(proc.stderr)
 
 
-def unavailable_images(files: Sequence[Path], env: dict | None = None,
-                       config: dict | None = None) -> list[tuple[str, str, str]]:
+def unavailable_images(files: Sequence[Path], config: dict | None = None) -> list[tuple[str, str, str]]:
     """(service, image, why) for each image that is neither on this machine nor pullable (``config``: the
     files' merged config when the caller has read it already)."""
     missing = []
-    for service, image in service_images(config or compose_config(files, env)).items():
+    for service, image in service_images(config or compose_config(files)).items():
         if image_present(image):
             continue
         ok, why = image_pullable(image)
@@ -132,53 +134,40 @@ def images_problem(files: Sequence[Path] | None = None) -> str | None:
     return t("auto.images_missing", images=t("value.sep").join(image for _, image, _ in missing))
 
 
-def compose_env(ports: Mapping[str, int], secret_values: Mapping[str, str],
-                base: Mapping[str, str] | None = None) -> dict[str, str]:
-    """The environment of one stack's compose commands: ``base`` (default: the grader's own environment, which
-    the Docker CLI needs: PATH, HOME, DOCKER_HOST, DOCKER_CONFIG, …) with the stack's published ports
-    (``PORT_VARIABLES``) and accounts (``SECRET_VARIABLES``) on top. A new dict: ``base`` is not changed."""
-    env = dict(os.environ if base is None else base)
-    env.update({PORT_VARIABLES[name]: str(port) for name, port in ports.items()})
-    env.update(secret_values)
-    return env
+def compose_variables(ports: Mapping[str, int], secret_values: Mapping[str, str]) -> dict[str, str]:
+    """What docker-compose.yml reads for one stack: its published ports (``PORT_VARIABLES``) and accounts
+    (``SECRET_VARIABLES``)."""
+    return {**{PORT_VARIABLES[name]: str(port) for name, port in ports.items()}, **secret_values}
 
 
-class ComposeError(Exception):
-    """A compose command exited non-zero; the message holds the command, its exit code and its output."""
-
-    def __init__(self, argv: Sequence[str], code: int, output: str):
-        self.argv, self.code, self.output = list(argv), code, output
-        super().__init__(f"{shlex.join(self.argv)} returned {code}: {output}")
+def write_env_file(folder: Path, variables: Mapping[str, str]) -> Path:
+    """``folder/compose.env`` (created 0600: it holds passwords) with one ``NAME=value`` line per variable."""
+    path = folder / "compose.env"
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        f.writelines(f"{name}={value}\n" for name, value in variables.items())
+    return path
 
 
 class Compose:
-    """``docker compose -f FILE… -p PROJECT ARGS…`` for one stack, run with that stack's environment.
+    """``docker compose --env-file ENV -f FILE… -p PROJECT ARGS…`` for one stack, through pytest-docker's
+    ``DockerComposeExecutor``. That executor runs a shell line which inherits the grader's ``os.environ`` and
+    takes no environment of its own: the stack's variables therefore travel in the env file, so that they are
+    neither written into the grader's environment (where every process it started later would inherit them)
+    nor put on a command line. A failed command raises pytest-docker's exception, its text holding the command,
+    the exit code and compose's output."""
 
-    Hand-written rather than pytest-docker's ``DockerComposeExecutor``: that one runs a shell command line that
-    inherits the grader's ``os.environ`` and takes no environment of its own, so the stack's ports and passwords
-    would have to be written into the grader's environment (where they stayed, inherited by every process the
-    grader started afterwards). Here they go to compose only, through ``env=``.
-    """
+    def __init__(self, files: Sequence[Path | str], project: str, env_file: Path):
+        from pytest_docker.plugin import DockerComposeExecutor
 
-    def __init__(self, files: Sequence[Path | str], project: str, env: Mapping[str, str]):
         self.files = [str(f) for f in files]
         self.project = project
-        self.env = dict(env)
-
-    def argv(self, *args: str) -> list[str]:
-        return ["docker", "compose", *(a for f in self.files for a in ("-f", f)), "-p", self.project, *args]
+        self.env_file = Path(env_file)
+        self._executor = DockerComposeExecutor(f"docker compose --env-file {shlex.quote(str(env_file))}",
+                                               self.files, project)
 
     def execute(self, *args: str, ignore_stderr: bool = False) -> bytes:
-        """Run ``docker compose … ARGS`` and return its output (stderr too, unless ``ignore_stderr``)."""
-        argv = self.argv(*args)
-        try:
-            proc = subprocess.run(argv, stdout=subprocess.PIPE, stdin=subprocess.DEVNULL, env=self.env,
-                                  stderr=subprocess.DEVNULL if ignore_stderr else subprocess.STDOUT)
-        except OSError as e:
-            raise ComposeError(argv, 127, str(e)) from e
-        if proc.returncode != 0:
-            raise ComposeError(argv, proc.returncode, proc.stdout.decode("utf-8", "replace"))
-        return proc.stdout
+        return self._executor.execute(shlex.join(args), ignore_stderr=ignore_stderr)
 
 
 class DockerStack:
@@ -198,14 +187,21 @@ class DockerStack:
         self.secrets = {name: secrets.token_hex(4 if name == "HANDSON_MINIO_USER" else 16) for name in SECRET_VARIABLES}
         self.secrets["HANDSON_MINIO_USER"] = "handson-" + self.secrets["HANDSON_MINIO_USER"]
         self.reader_password = secrets.token_hex(16)
-        # What docker-compose.yml reads: for this stack's compose commands only (see Compose), never the
-        # grader's os.environ; learner scripts get an allowlisted environment anyway (runner.submission_env).
-        self.env = compose_env(self.ports, self.secrets)
         self.auth = None
+        self.private: Path | None = None
+        self.env_file: Path | None = None
+        self.compose: Compose | None = None
+
+    def _prepare(self) -> None:
+        """The env file of this stack's compose commands (see Compose), in a private folder of its own: never the
+        grader's os.environ; learner scripts get an allowlisted environment anyway (runner.submission_env)."""
+        self.private = Path(tempfile.mkdtemp(prefix="handson-compose-"))
+        guard("+", "d", self.private)
+        self.env_file = write_env_file(self.private, compose_variables(self.ports, self.secrets))
         self._use_files(self.files)
 
     def _use_files(self, files: Sequence[Path]) -> None:
-        self.compose = Compose(files, self.project, self.env)
+        self.compose = Compose(files, self.project, self.env_file)
 
     def _with_access_control(self, config: dict) -> None:
         """Add an override of the run's own: the MLflow service starts the basic-auth app with the grader as its
@@ -254,7 +250,8 @@ class DockerStack:
         for name, wanted in self.wanted.items():
             if wanted and port_for.port_is_used(wanted):
                 raise StackError(name, t("stack.port_busy", port=wanted, option=f"--{name}-port"))
-        config = compose_config(self.files, env=self.env)
+        self._prepare()
+        config = compose_config(self.files, env_file=self.env_file)
         for service, image, why in unavailable_images(self.files, config=config):
             raise StackError(service, t("docker.image_unavailable", image=image, cause=why))
         if self.access_control:
@@ -361,12 +358,15 @@ class DockerStack:
     def stop(self) -> None:
         from grader.i18n import t
 
+        if self.compose is None:  # never started: nothing to take down
+            return
         try:
             # --rmi local: the image built under this run's project name goes too (a fixed tag stays).
             self.compose.execute("down", "-v", "--rmi", "local", "--remove-orphans", "--timeout", "10")
         except Exception as e:
             raise StackError("docker compose", t("docker.down_failed", cause=str(e))) from e
         finally:
-            if self.workdir is not None:
-                shutil.rmtree(self.workdir, ignore_errors=True)
-                guard("-", "d", self.workdir)
+            for folder in (self.workdir, self.private):
+                if folder is not None:
+                    shutil.rmtree(folder, ignore_errors=True)
+                    guard("-", "d", folder)
