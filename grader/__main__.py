@@ -15,8 +15,8 @@ from grader.i18n import cause, get_lang, set_lang, t
 
 
 def _stack_up(args) -> int:
-    from grader.stack import STARTABLE, StackError, make_backend
-    from grader.stack.external import remove_stack_file, write_stack_file
+    from grader.stack import STARTABLE, make_backend, serve
+    from grader.stack.external import stack_file
 
     options = {}
     if args.backend == "docker":
@@ -32,68 +32,33 @@ def _stack_up(args) -> int:
     backend = make_backend(args.backend, ports={"mlflow": args.mlflow_port, "mysql": args.mysql_port,
                                                 "minio": args.minio_port}, timeout=args.stack_timeout, **options)
     print(t("cli.starting", backend=args.backend), flush=True)
-    stopping = []
+    # The same owner loop as the stack the grader starts for itself (grader/stack/serve.py), told in words.
+    return serve.hold(backend, stack_file(), _Terminal())
 
-    def on_signal(signum, _frame):
-        stopping.append(signum)
-        raise KeyboardInterrupt
 
-    signal.signal(signal.SIGTERM, on_signal)
-    try:
-        info = backend.start()
-    except StackError as e:
-        print(e.describe(), file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        backend.stop()
-        return 130
-    path = write_stack_file(info)
-    print(t("cli.ready", uri=info.tracking_uri, path=path), flush=True)
-    code = 0
-    from grader.stack import watchdog
+class _Terminal:
+    """``stack up`` tells the person at the terminal what its stack does."""
 
-    try:
-        seen = 0
-        while True:
-            time.sleep(1.0)
-            if info.events_file:
-                # The stack heals itself: report restarts; stop only when one failed.
-                events = watchdog.events(info.events_file)
-                for event in events[seen:]:
-                    key = "cli.restarted" if event.get("restarted") else "cli.died"
-                    print(t(key, service=event["service"], cause=cause(event.get("cause")) or t("cli.unknown_cause")),
-                          file=sys.stderr, flush=True)
-                seen = len(events)
-                if any(not e.get("restarted") for e in events):
-                    code = 1
-                    break
-                continue
-            dead = [name for name, pid in info.pids.items() if pid and not _alive(pid)]
-            if dead:
-                print(t("cli.died", service=dead[0], cause=t("cli.unknown_cause")), file=sys.stderr, flush=True)
-                code = 1
-                break
-    except KeyboardInterrupt:
-        pass
-    finally:
+    def ready(self, info, path) -> None:
+        print(t("cli.ready", uri=info.tracking_uri, path=path), flush=True)
+
+    def failed(self, error) -> None:
+        print(error.describe(), file=sys.stderr)
+
+    def event(self, event: dict) -> None:
+        key = "cli.restarted" if event.get("restarted") else "cli.died"
+        print(t(key, service=event["service"], cause=cause(event.get("cause")) or t("cli.unknown_cause")),
+              file=sys.stderr, flush=True)
+
+    def stopping(self) -> None:
         print(t("cli.stopping"), flush=True)
-        remove_stack_file()
-        backend.stop()
+
+    def stopped(self) -> None:
         print(t("cli.stopped"), flush=True)
-    return code
-
-
-def _alive(pid: int) -> bool:
-    try:
-        import psutil
-
-        proc = psutil.Process(pid)
-        return proc.is_running() and proc.status() != psutil.STATUS_ZOMBIE
-    except Exception:  # no such process, or it vanished while we looked
-        return False
 
 
 def _stack_down(_args) -> int:
+    from grader.stack.base import alive
     from grader.stack.external import recorded_stack, remove_stack_file
 
     info = recorded_stack()
@@ -101,10 +66,10 @@ def _stack_down(_args) -> int:
         print(t("cli.none"))
         remove_stack_file()
         return 0
-    if _alive(info.owner_pid):
+    if alive(info.owner_pid):
         os.kill(info.owner_pid, signal.SIGTERM)
         for _ in range(300):
-            if not _alive(info.owner_pid):
+            if not alive(info.owner_pid):
                 break
             time.sleep(0.1)
     remove_stack_file()

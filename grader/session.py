@@ -30,7 +30,7 @@ from grader.runner import ScriptResult
 from grader.stack import StackError, StackInfo, choose
 from grader.stack.auth import admin_header
 from grader.stack import watchdog
-from grader.stack.base import guard, http_ok
+from grader.stack.base import alive, guard, http_ok
 from grader.stack.serve import stack_client
 
 # A script is run again (under fresh names) when the stack had an outage while it ran: at most this often.
@@ -333,13 +333,19 @@ class GradingSession:
                     self._failure = e
                     raise
             time.sleep(1.0)
+            self._owner_alive()  # its watchdog went with it: nothing will heal the stack
 
     def _owner_alive(self) -> None:
-        """A stack whose own process ended (killed, crashed) is gone for good: no watchdog is left to wait for."""
+        """A stack whose own process ended (killed, crashed) is gone for good: no watchdog is left to wait for.
+        The controller knows its serve process's exit code; a worker (or a client of ``stack up``) sees the
+        owner's pid in the stack's info."""
+        info = self._info
         code = self._backend.exited() if hasattr(self._backend, "exited") else None
-        if code is not None:
-            self._failure = StackError("stack", f"the stack's process exited with code {code}", self._backend.log)
-            raise self._reported()
+        if code is None and (info is None or not info.owner_pid or alive(info.owner_pid)):
+            return
+        what = f"exited with code {code}" if code is not None else f"(pid {info.owner_pid}) is gone"
+        self._failure = StackError("stack", f"the stack's process {what}", getattr(self._backend, "log", None))
+        raise self._reported()
 
     def recover(self) -> bool:
         """After a read failed: True when the stack answers again (healed by its watchdog)."""

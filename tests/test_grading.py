@@ -178,7 +178,10 @@ def test_stack_up_then_external_twice_starts_no_new_stack(tmp_path):
         up.send_signal(signal.SIGINT)
         out, _ = up.communicate(timeout=60)
     assert "MLflow UI: http://127.0.0.1:" in out
+    assert up.returncode == 0 and "stack stopped" in out, out[-2000:]
     assert not stack_file.exists(), "stack up should remove its record when it stops"
+    assert not any(psutil.pid_exists(pid) and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+                   for pid in info.pids.values()), "a service outlived stack up"
 
 
 

@@ -209,3 +209,116 @@ def test_a_service_dead_for_good_fails_health_checks_but_leaves_the_stack_readab
     assert grading.stack() is info and backend.starts == 1
     handed = grading.workerinput()
     assert handed["handson_stack"] == info.to_json() and handed["handson_stack_error"] is None
+
+
+# -- the one owner loop: the serve process and `stack up` ---------------------------------------------------
+class _Told:
+    """An owner that writes down what ``hold`` tells it."""
+
+    def __init__(self):
+        self.said = []
+
+    def ready(self, info, path):
+        self.said.append(("ready", path.is_file(), oct(path.stat().st_mode & 0o777), info.owner_pid))
+
+    def failed(self, error):
+        self.said.append(("failed", error.service))
+
+    def event(self, event):
+        self.said.append(("event", event["service"], event.get("restarted")))
+
+    def stopping(self):
+        self.said.append(("stopping",))
+
+    def stopped(self):
+        self.said.append(("stopped",))
+
+
+class _ChildBackend:
+    """A backend whose one "service" is a real child process (``sleep``); no events file (no watchdog)."""
+
+    def __init__(self):
+        self.proc = None
+        self.stopped = False
+
+    def start(self):
+        from conftest import fake_stack_info
+        import dataclasses
+
+        self.proc = subprocess.Popen(["sleep", "60"])
+        return dataclasses.replace(fake_stack_info(), pids={"mlflow": self.proc.pid})
+
+    def stop(self):
+        self.stopped = True
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait()
+
+
+def test_hold_ends_when_a_service_dies_and_says_which(tmp_path):
+    from grader.stack import serve
+
+    backend, told = _ChildBackend(), _Told()
+    path = tmp_path / "stack.json"
+
+    def kill_later():
+        import time
+
+        while not path.exists():
+            time.sleep(0.05)
+        backend.proc.kill()
+
+    import threading
+
+    threading.Thread(target=kill_later, daemon=True).start()
+    code = serve.hold(backend, path, told, end_on_failure=True)
+    assert code == serve.FAILED
+    assert told.said == [("ready", True, "0o600", os.getpid()), ("event", "mlflow", False), ("stopping",),
+                         ("stopped",)]
+    assert backend.stopped and not path.exists()
+
+
+def test_hold_stops_on_sigterm_with_exit_code_0(tmp_path):
+    """What ``stack down`` (and the grader, to its serve process) sends: the stack stops, the file goes."""
+    code = textwrap.dedent(f"""\
+        import sys
+        sys.path[:0] = [{str(ROOT / "tests")!r}, {str(ROOT)!r}]
+        from test_lifecycle import _ChildBackend, _Told
+        from grader.stack import serve
+        from pathlib import Path
+        told = _Told()
+        backend = _ChildBackend()
+        rc = serve.hold(backend, Path({str(tmp_path / "stack.json")!r}), told)
+        print(rc, told.said, backend.stopped, backend.proc.poll() is not None, flush=True)
+        """)
+    import time
+
+    proc = subprocess.Popen([sys.executable, "-c", code], cwd=ROOT, stdout=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while not (tmp_path / "stack.json").exists():
+        assert proc.poll() is None and time.monotonic() < deadline
+        time.sleep(0.05)
+    proc.terminate()
+    out, _ = proc.communicate(timeout=30)
+    assert proc.returncode == 0, out
+    rc, rest = out.split(" ", 1)
+    assert rc == "0" and "('stopping',), ('stopped',)] True True" in rest, out
+    assert not (tmp_path / "stack.json").exists()
+
+
+def test_hold_reports_a_failed_start_and_writes_no_stack_file(tmp_path):
+    from grader.stack import StackError, serve
+
+    class Broken:
+        stopped = False
+
+        def start(self):
+            raise StackError("minio", "port 9000 is taken")
+
+        def stop(self):
+            Broken.stopped = True
+
+    told = _Told()
+    assert serve.hold(Broken(), tmp_path / "stack.json", told) == serve.FAILED
+    assert told.said == [("failed", "minio")] and Broken.stopped
+    assert not (tmp_path / "stack.json").exists()

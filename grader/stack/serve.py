@@ -4,8 +4,8 @@ A stack the grader starts (``local``, ``embedded``, ``docker``) always runs in a
 ``python -m grader.stack.serve``: it builds the backend, starts it, writes the ``StackInfo`` to a private
 stack file (0600) and says so on its stdout in one JSON line, then holds the stack until it is told to stop
 (SIGTERM, SIGINT, SIGHUP) or its parent dies. Its services are its children; the backend's watchdog and the
-guard that kills them if it is itself killed run there too. ``python -m grader stack up`` is the same kind of
-owner, run by hand.
+guard that kills them if it is itself killed run there too. ``python -m grader stack up`` runs the same owner
+loop (``hold``) in the foreground, telling the terminal instead of a client.
 
 Whoever grades (pytest's controller and its xdist workers, ``python -m grader practice grade``) is a client:
 ``StackProcess`` starts the serve process on first need, waits for its line while watching it (an exit before
@@ -18,6 +18,7 @@ grader decides when the stack goes (after the reports that still read it).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import select
@@ -28,8 +29,9 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+from typing import Protocol
 
-from grader.stack.base import StackError, StackInfo, guard, kill_group
+from grader.stack.base import StackError, StackInfo, alive, guard, kill_group
 
 # Exit codes of the serve process.
 FAILED, INTERRUPTED, ORPHANED = 1, 130, 3
@@ -49,18 +51,31 @@ def _watch_parent(parent: int) -> None:
     os._exit(ORPHANED)
 
 
-def serve(request: dict) -> int:
-    from grader.stack import make_backend
+class Owner(Protocol):
+    """What an owner tells the world while it holds a stack: the serve process in JSON lines to its client,
+    ``python -m grader stack up`` in words to the person at the terminal."""
 
-    # The protocol goes to the original stdout; anything a library prints goes to the log (stderr).
-    answer = os.fdopen(os.dup(1), "w", encoding="utf-8")
-    os.dup2(2, 1)
+    def ready(self, info: StackInfo, path: Path) -> None: ...
+    def failed(self, error: StackError) -> None: ...
+    def event(self, event: dict) -> None: ...
+    def stopping(self) -> None: ...
+    def stopped(self) -> None: ...
 
-    def say(message: dict) -> None:
-        answer.write(json.dumps(message) + "\n")
-        answer.flush()
 
-    stopping = []
+def _dead_service(info: StackInfo) -> str | None:
+    """A service of a stack without a watchdog (no events file) whose process is gone."""
+    return next((name for name, pid in info.pids.items() if pid and not alive(pid)), None)
+
+
+def hold(backend, path: Path, owner: Owner, *, parent: int | None = None, end_on_failure: bool = False) -> int:
+    """Start ``backend``, record it in the stack file ``path`` (0600, with this process as its owner), and hold
+    it until SIGTERM / SIGINT / SIGHUP, the death of ``parent``, or (``end_on_failure``) a service that failed
+    for good; then remove the file and stop the stack. The one owner loop of the grader: the serve process
+    and ``stack up`` both run it. Restarts the watchdog records are passed to ``owner.event`` as they come."""
+    from grader.stack import watchdog
+    from grader.stack.external import write_stack_file
+
+    stopping: list[int] = []
 
     def on_signal(signum, _frame):
         if not stopping:  # the first one stops the stack; later ones must not cut its teardown short
@@ -69,33 +84,86 @@ def serve(request: dict) -> int:
 
     for name in ("SIGTERM", "SIGINT", "SIGHUP"):
         signal.signal(getattr(signal, name), on_signal)
-    parent = request["parent"]
-    if os.getppid() != parent:
-        return ORPHANED
-    threading.Thread(target=_watch_parent, args=(parent,), daemon=True, name="handson-parent").start()
-
-    options = dict(request.get("options") or {})
-    if "compose_files" in options:
-        options["compose_files"] = [Path(f) for f in options["compose_files"]]
-    backend = make_backend(request["backend"], **options)
-    path = Path(request["stack_file"])
+    if parent is not None:
+        if os.getppid() != parent:
+            return ORPHANED
+        threading.Thread(target=_watch_parent, args=(parent,), daemon=True, name="handson-parent").start()
+    started = False
+    code = 0
     try:
         try:
             info = backend.start()  # a failed or interrupted start stops what it started
         except StackError as e:
-            say({"error": {"service": e.service, "cause": e.cause, "log": e.log, "tail": e.tail}})
+            owner.failed(e)
             return FAILED
-        from grader.stack.external import write_stack_file
-
+        started = True
+        info = dataclasses.replace(info, owner_pid=os.getpid())
         write_stack_file(info, path)
-        say({"ready": str(path)})
+        owner.ready(info, path)
+        seen = 0
         while True:
-            signal.pause()
+            time.sleep(1.0)
+            if info.events_file:  # the stack heals itself: pass restarts on; a failed one may end the hold
+                events = watchdog.events(info.events_file)
+                for event in events[seen:]:
+                    owner.event(event)
+                seen = len(events)
+                if end_on_failure and any(not e.get("restarted") for e in events):
+                    code = FAILED
+                    break
+            elif end_on_failure and (dead := _dead_service(info)):
+                owner.event({"service": dead, "restarted": False})
+                code = FAILED
+                break
     except KeyboardInterrupt:
-        return INTERRUPTED if not stopping or stopping[0] == signal.SIGINT else 0
+        # Told to stop once the stack was up is how a hold ends (Ctrl-C on ``stack up``, the client's SIGTERM).
+        code = 0 if started else INTERRUPTED
     finally:
         path.unlink(missing_ok=True)
+        if started:
+            owner.stopping()
         backend.stop()
+        if started:
+            owner.stopped()
+    return code
+
+
+class _Client:
+    """The serve process's side of the protocol: one JSON line on its original stdout."""
+
+    def __init__(self):
+        self.out = os.fdopen(os.dup(1), "w", encoding="utf-8")
+        os.dup2(2, 1)  # anything a library prints goes to the log (stderr), never into the protocol
+
+    def _say(self, message: dict) -> None:
+        self.out.write(json.dumps(message) + "\n")
+        self.out.flush()
+
+    def ready(self, info: StackInfo, path: Path) -> None:
+        self._say({"ready": str(path)})
+
+    def failed(self, error: StackError) -> None:
+        self._say({"error": {"service": error.service, "cause": error.cause, "log": error.log, "tail": error.tail}})
+
+    def event(self, event: dict) -> None:
+        pass  # the client reads the watchdog's events file itself
+
+    def stopping(self) -> None:
+        pass
+
+    def stopped(self) -> None:
+        pass
+
+
+def serve(request: dict) -> int:
+    from grader.stack import make_backend
+
+    client = _Client()
+    options = dict(request.get("options") or {})
+    if "compose_files" in options:
+        options["compose_files"] = [Path(f) for f in options["compose_files"]]
+    backend = make_backend(request["backend"], **options)
+    return hold(backend, Path(request["stack_file"]), client, parent=request["parent"])
 
 
 def main() -> int:

@@ -1,8 +1,9 @@
 """Self-healing for the stacks the grader starts: a service that dies or stops answering (killed,
 SIGSTOPped, wedged) is restarted on its own data, on the same port, and the restart is recorded.
 
-The stack's owner (pytest's controller, or ``python -m grader stack up``) runs the watchdog; graders
-that meet a failure wait for it (see GradingSession.ensure_healthy) and re-run what the outage touched,
+The stack's owner runs the watchdog: the stack's own process (grader/stack/serve.py, which the grading
+session starts on first need, and ``python -m grader stack up`` runs in the foreground). Graders are its
+clients: those that meet a failure wait for it (see GradingSession.ensure_healthy) and re-run what the outage touched,
 reading the event file to know whether a restart happened while a script ran.
 """
 
