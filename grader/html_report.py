@@ -254,13 +254,8 @@ def _script(grading, learner, step: str) -> dict | None:
     s = grading.script_result(learner, step)
     if not s.exists:  # the checks' own messages say so; there is no output to show
         return None
-    if s.worker_lost:
-        state = t("script.worker_lost", script=s.script)
-    elif s.timed_out:
-        state = t("html.timed_out", timeout=f"{s.timeout:g}")  # a line of its own: the output follows on the page
-    else:
-        state = t("html.script_exit", code=s.returncode, duration=f"{s.duration:.1f}")
-    return {"ok": s.ok, "state": state, "tail": s.tail(OUTPUT_LINES), "duration": s.duration}
+    return {"ok": s.ok, "state": report.script_state(s, page=True), "tail": s.tail(OUTPUT_LINES),
+            "duration": s.duration}
 
 
 def _detail(result: report.Result) -> str:

@@ -309,12 +309,9 @@ def _script_note(outcome) -> str:
     if outcome is None or outcome.script.ok or not outcome.script.exists:
         return ""
     s = outcome.script
+    head = report.script_state(s)
     if s.worker_lost:
-        return t("script.worker_lost", script=s.script)
-    if s.timed_out:
-        head = t("script.timed_out", script=s.script, timeout=f"{s.timeout:g}")
-    else:
-        head = t("script.exited", script=s.script, code=s.returncode, duration=f"{s.duration:.1f}")
+        return head
     limit = getattr(s, "limit", "")  # which cap stopped it (grader/limits.py), when the runner records it
     if limit:
         head = t(f"limits.hit_{limit}", script=s.script, limit=getattr(s, "limit_value", "")) + "\n" + head

@@ -40,6 +40,20 @@ class Result:
         return self.max_score if self.status == "passed" else 0.0
 
 
+
+def script_state(s, *, page: bool = False) -> str:
+    """How a script run that did not pass ended, in one line: the terminal's words (``page=False``: it names
+    the script) or the HTML page's (its section already does). The one place the three endings are told."""
+    if s.worker_lost:
+        return t("script.worker_lost", script=s.script)
+    if s.timed_out:
+        if page:  # a line of its own: the output follows on the page
+            return t("html.timed_out", timeout=f"{s.timeout:g}")
+        return t("script.timed_out", script=s.script, timeout=f"{s.timeout:g}")
+    if page:
+        return t("html.script_exit", code=s.returncode, duration=f"{s.duration:.1f}")
+    return t("script.exited", script=s.script, code=s.returncode, duration=f"{s.duration:.1f}")
+
 def by_learner(results: list[Result]) -> dict[str, dict[str, Result]]:
     out: dict[str, dict[str, Result]] = defaultdict(dict)
     for r in results:

@@ -161,3 +161,22 @@ def test_a_run_left_running_by_the_timeout_is_not_blamed_on_missing_with_blocks(
     step._runs[0].status = "RUNNING"
     line = found_line(step4.test_parent, step)
     assert line.startswith("RUNNING: your script was stopped by the timeout") and "with" not in line, line
+
+
+@pytest.mark.parametrize("fields, terminal, page", [
+    (dict(returncode=1, duration=2.34), "step2.py exited with code 1 after 2.3 s", "exited with code 1 after 2.3 s"),
+    (dict(returncode=-9, timed_out=True, timeout=30.0), "step2.py was stopped after 30 s (timeout)",
+     "stopped after 30 s (timeout)"),
+    (dict(worker_lost=True), "step2.py", "step2.py"),
+])
+def test_a_scripts_ending_is_told_in_one_place_for_terminal_and_page(fields, terminal, page):
+    from grader.i18n import set_lang
+    from grader.report import script_state
+    from grader.runner import ScriptResult
+
+    set_lang("en")
+    s = ScriptResult(script="step2.py", exists=True, **fields)
+    told, shown = script_state(s), script_state(s, page=True)
+    assert terminal in told and page in shown, (told, shown)
+    if not s.worker_lost:
+        assert "step2.py" not in shown and told != shown  # the page's section already names the script
