@@ -25,7 +25,7 @@ import psutil
 
 from grader import limits as _limits
 from grader import netrelay, sandbox
-from grader.stack.base import StackInfo, kill_group
+from grader.stack.base import StackInfo, guard, kill_group
 
 HEAD_BYTES = 256 * 1024
 TAIL_BYTES = 64 * 1024
@@ -312,6 +312,9 @@ def _run_in(box: sandbox.Box, result: ScriptResult, script_name: str, info: Stac
         if relay:
             relay.close()
         raise
+    # Killed with the grader, even by SIGKILL: the guard stops the script's group. (bubblewrap's
+    # --die-with-parent alone misses a grader killed before bubblewrap set it up: seen, a box left running.)
+    guard("+", "g", proc.pid)
     pipe_link = _pipe_link(proc.stdout)
     capture = _Capture(proc.stdout)
     capture.start()
@@ -328,6 +331,7 @@ def _run_in(box: sandbox.Box, result: ScriptResult, script_name: str, info: Stac
             os.killpg(proc.pid, signal.SIGKILL)
         except (ProcessLookupError, PermissionError):
             pass
+        guard("-", "g", proc.pid)
         result.leftovers_killed = box.sweep() + _kill_leftovers(token, pipe_link)
         if relay:
             relay.close()

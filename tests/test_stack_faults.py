@@ -422,6 +422,11 @@ def test_interrupted_grader_tears_down_and_keeps_results(tmp_path, how):
     while time.monotonic() < deadline and any(not _gone(pid, ct) for pid, (ct, _) in seen.items()):
         time.sleep(0.2)
     left = {pid: cmd for pid, (ct, cmd) in seen.items() if not _gone(pid, ct)}
+    # Also what the sampling above may have missed (a script's box started just before the signal): every
+    # process of this grading names this test's TMPDIR in its command line (sandbox, relay, services).
+    while time.monotonic() < deadline and _naming(tmp_path):
+        time.sleep(0.2)
+    left.update(_naming(tmp_path))
     assert not left, f"still running after {how}: {left}"
     while time.monotonic() < deadline and list(tmp_path.glob("handson-*")):
         time.sleep(0.2)
@@ -432,6 +437,19 @@ def test_interrupted_grader_tears_down_and_keeps_results(tmp_path, how):
     report = json.loads(out_json.read_text())
     kept = {t["extra_data"]["check"]: t["extra_data"]["status"] for t in report["tests"]}
     assert {c: kept.get(c) for c in STEP1_CHECKS} == {c: "passed" for c in STEP1_CHECKS}, output[-3000:]
+
+
+def _naming(folder: Path) -> dict[int, str]:
+    """Live processes whose command line names ``folder``."""
+    found = {}
+    for proc in psutil.process_iter(["pid", "cmdline"]):
+        try:
+            cmd = " ".join(proc.info["cmdline"] or [])
+            if str(folder) in cmd and proc.pid != os.getpid() and proc.status() != psutil.STATUS_ZOMBIE:
+                found[proc.pid] = cmd[:160]
+        except psutil.Error:
+            continue
+    return found
 
 
 # -- 6. A port taken over ------------------------------------------------------------------------------
