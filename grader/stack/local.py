@@ -294,18 +294,21 @@ def _minio_user(endpoint: str, root_user: str, root_password: str, who: str, key
     policy = {"Version": "2012-10-17", "Statement": [{
         "Effect": "Allow", "Action": actions,
         "Resource": [f"arn:aws:s3:::{BUCKET}", f"arn:aws:s3:::{BUCKET}/*"]}]}
-    admin.policy_add(f"handson-{who}", policy=policy)
-    admin.user_add(key[0], key[1])
-    # MinIO's IAM may not know a policy the instant it was added (seen: XMinioAdminNoSuchPolicy): retry.
-    # (Six lines: tenacity would not make them shorter, and would be a dependency for this one loop.)
-    for attempt in range(50):
+    # MinIO's IAM may not know a policy the instant it was added (seen: XMinioAdminNoSuchPolicy, even after 5 s
+    # of retries under load: the IAM's first load from disk can finish after the add and drop it from memory).
+    # So each retry adds the policy and the user again (both idempotent) before attaching.
+    # (A plain loop: tenacity would not make it shorter, and would be a dependency for this one loop.)
+    deadline = time.monotonic() + 30
+    while True:
+        admin.policy_add(f"handson-{who}", policy=policy)
+        admin.user_add(key[0], key[1])
         try:
             admin.attach_policy([f"handson-{who}"], user=key[0])
             return
         except Exception as e:
-            if "NoSuchPolicy" not in str(e) or attempt == 49:
+            if not ("NoSuchPolicy" in str(e) or "NoSuchUser" in str(e)) or time.monotonic() > deadline:
                 raise
-            time.sleep(0.1)
+            time.sleep(0.2)
 
 
 def _template_dir(mysqld: str) -> Path:
