@@ -7,11 +7,15 @@ pays for its scripts, not for a stack start.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import fcntl
 import json
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -20,6 +24,49 @@ ROOT = Path(__file__).resolve().parents[1]
 SUBMISSIONS = Path(__file__).resolve().parent / "submissions"
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 SCRIPT_TIMEOUT = 240
+
+
+# -- tests that need the machine to themselves ---------------------------------------------------------------
+# The suite runs with pytest-xdist (`-n 2`, README). A test marked `alone` counts every sandbox process of the
+# machine, measures a CPU cap or times a fault: while it runs (setup to teardown, module fixtures included),
+# no other test of this run does. Two flock'ed files shared by the run's workers: `machine`, held shared by
+# every other test and exclusively by an `alone` one, and `gate`, which an `alone` test holds while it waits,
+# so that the other worker cannot keep `machine` busy test after test (writer preference).
+def _lock_folder(run: str) -> Path:
+    return Path(tempfile.gettempdir()) / f"handson-tests-{run}"
+
+
+@contextlib.contextmanager
+def _machine(alone: bool, run: str):
+    folder = _lock_folder(run)
+    folder.mkdir(exist_ok=True)
+    with open(folder / "gate", "a") as gate, open(folder / "machine", "a") as machine:
+        fcntl.flock(gate, fcntl.LOCK_EX)
+        try:
+            fcntl.flock(machine, fcntl.LOCK_EX if alone else fcntl.LOCK_SH)
+        finally:
+            fcntl.flock(gate, fcntl.LOCK_UN)
+        try:
+            yield
+        finally:
+            fcntl.flock(machine, fcntl.LOCK_UN)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_protocol(item, nextitem):
+    run = os.environ.get("PYTEST_XDIST_TESTRUNUID")  # set in each worker of one `-n` run; absent when serial
+    if not run:
+        yield
+        return
+    with _machine(item.get_closest_marker("alone") is not None, run):
+        yield
+
+
+def pytest_sessionfinish(session):
+    # A worker with no test left removes the folder; the other, if still running, makes it again on its next test.
+    run = os.environ.get("PYTEST_XDIST_TESTRUNUID")
+    if run:
+        shutil.rmtree(_lock_folder(run), ignore_errors=True)
 
 
 @pytest.fixture(autouse=True)

@@ -30,7 +30,7 @@ from grader import catalog, sandbox
 from grader.stack import watchdog
 from grader.runner import stack_secrets
 
-pytestmark = [pytest.mark.realstack, pytest.mark.slow]
+pytestmark = [pytest.mark.realstack, pytest.mark.slow, pytest.mark.alone]
 
 HONEST = ("alice", "山田")
 HOSTILE = ("mallory", "trudy")

@@ -22,6 +22,9 @@ from conftest import IN_CI
 from grader import limits, sandbox
 from grader.limits import GiB, MiB, Cgroup, Limits
 
+# A CPU cap is measured and cgroups counted: nothing else of the run beside it (tests/conftest.py).
+pytestmark = pytest.mark.alone
+
 UNPRIVILEGED = sandbox.UID_BASE + 4242
 
 

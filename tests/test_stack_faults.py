@@ -39,7 +39,7 @@ GRADED = [c.id for c in catalog.CHECKS if c.step in ("step1", "step3")]  # in th
 # Facts about the stack (no script): in step1 they run before any learner's script.
 STACK_FACT_CHECKS = {"step1.server", "step1.backend_tables", "step1.artifact_bucket"}
 
-pytestmark = [pytest.mark.realstack, pytest.mark.slow]
+pytestmark = [pytest.mark.realstack, pytest.mark.slow, pytest.mark.alone]
 
 
 # -- no orphans ------------------------------------------------------------------------------------
