@@ -105,7 +105,11 @@ def replay(conn, database: str, snapshot: dict, folder: Path) -> None:
     """Create the snapshot's tables and rows in the (empty) ``database``."""
     with conn.cursor() as cur:
         cur.execute(f"USE `{database}`")
+        cur.execute("SELECT @@SESSION.sql_mode")
+        mode = cur.fetchone()[0]
         cur.execute("SET FOREIGN_KEY_CHECKS = 0")
+        # A row's 0 is its value (MLflow's Default experiment has id 0), not "the next AUTO_INCREMENT value".
+        cur.execute("SET SESSION sql_mode = CONCAT(@@SESSION.sql_mode, ',NO_AUTO_VALUE_ON_ZERO')")
         try:
             for table in snapshot["tables"]:
                 cur.execute(table["create"])
@@ -119,10 +123,9 @@ def replay(conn, database: str, snapshot: dict, folder: Path) -> None:
                 cur.executemany(f"INSERT INTO `{table['name']}` ({columns}) VALUES ({marks})", rows)
         finally:
             cur.execute("SET FOREIGN_KEY_CHECKS = 1")
+            cur.execute("SET SESSION sql_mode = %s", (mode,))
         conn.commit()
         # After the rows: the migration's own rows were written before its triggers existed too.
-        cur.execute("SELECT @@SESSION.sql_mode")
-        mode = cur.fetchone()[0]
         for trigger in snapshot["triggers"]:
             cur.execute("SET SESSION sql_mode = %s", (trigger["sql_mode"],))
             cur.execute(trigger["create"])
