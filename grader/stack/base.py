@@ -14,6 +14,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -210,6 +211,8 @@ for path in dirs:
 """
 _guard: subprocess.Popen | None = None
 _guard_owner: int | None = None
+# Services start from several threads (MinIO beside the database; the watchdog's restarts): one guard, whole lines.
+_guard_lock = threading.Lock()
 
 
 def guard(op: str, kind: str, value) -> None:
@@ -217,16 +220,17 @@ def guard(op: str, kind: str, value) -> None:
     global _guard, _guard_owner
     if sys.platform == "win32":
         return
-    if _guard is None or _guard.poll() is not None or _guard_owner != os.getpid():
-        _guard = subprocess.Popen([sys.executable, "-S", "-c", _GUARD_CODE], stdin=subprocess.PIPE,
-                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
-                                  env={"PATH": os.environ.get("PATH", "")})
-        _guard_owner = os.getpid()
-    try:
-        _guard.stdin.write(f"{op}{kind}{value}\n".encode())
-        _guard.stdin.flush()
-    except (OSError, ValueError):
-        pass
+    with _guard_lock:
+        if _guard is None or _guard.poll() is not None or _guard_owner != os.getpid():
+            _guard = subprocess.Popen([sys.executable, "-S", "-c", _GUARD_CODE], stdin=subprocess.PIPE,
+                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+                                      env={"PATH": os.environ.get("PATH", "")})
+            _guard_owner = os.getpid()
+        try:
+            _guard.stdin.write(f"{op}{kind}{value}\n".encode())
+            _guard.stdin.flush()
+        except (OSError, ValueError):
+            pass
 
 
 class ServiceProcess:

@@ -13,6 +13,7 @@ import secrets
 import shutil
 import subprocess
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -22,6 +23,7 @@ from grader import sandbox
 from grader.config import STACK_TIMEOUT
 from grader.stack.auth import auth_setup
 from grader.stack.base import ServiceProcess, StackError, StackInfo, cache_dir, guard, http_ok, service_env
+from grader.stack import schema
 from grader.stack.mlflow_server import migrate_schema, start_mlflow_server
 from grader.stack.watchdog import Watchdog
 
@@ -111,8 +113,15 @@ class LocalStack:
         self.workdir.chmod(0o711)  # each service enters it to reach its own folder, none can list it
         guard("+", "d", self.workdir)
         try:
-            db = self._start_db()
-            s3 = self._start_minio()
+            # MinIO starts beside the database and MLflow's schema; MLflow needs all three.
+            minio = _Beside(self._start_minio)
+            try:
+                db = self._start_db()
+                self._create_schema(db)
+            except BaseException:
+                minio.wait()  # the database's failure is the one told; MinIO is stopped with the rest
+                raise
+            s3 = minio.result()
             self.info = self._start_mlflow(db, s3)
             self.watchdog = Watchdog(self.services, Path(self.info.events_file), self.timeout)
             self.watchdog.start()
@@ -194,11 +203,50 @@ class LocalStack:
                         cur.execute(f"GRANT {rights} ON {DB_NAME}.* TO '{user}'@'{host}' "
                                     f"WITH MAX_USER_CONNECTIONS {USER_CONNECTIONS}")
                 cur.execute("ALTER USER 'root'@'localhost' IDENTIFIED BY %s", (creds["root_password"],))
+                cur.execute("SELECT VERSION()")
+                creds["server_version"] = cur.fetchone()[0]
         finally:
             conn.close()
         # From now on "ready" means: the grader's account gets an answer over TCP, within seconds.
         service.ready = lambda: service.holds_port() and _mysql_ping(port, "grader", creds["ro_password"])
         return creds
+
+    def _create_schema(self, db: dict) -> None:
+        """MLflow's tables, with the migration account: replayed from the snapshot of an earlier stack's
+        migration when there is one (grader/stack/schema.py), else migrated — and then snapshotted."""
+        import pymysql
+
+        def connect():
+            return pymysql.connect(host="127.0.0.1", port=db["port"], user=db["migrate_user"],
+                                   password=db["migrate_password"], database=DB_NAME, connect_timeout=10)
+
+        path = schema.snapshot_path(db["server_version"])
+        snapshot = schema.load(path)
+        if snapshot is not None:
+            conn = connect()
+            try:
+                schema.replay(conn, DB_NAME, snapshot, self.workdir)
+                return
+            except pymysql.MySQLError:
+                # Not this server's SQL after all: forget the snapshot; this stack migrates on an empty database.
+                path.unlink(missing_ok=True)
+                with conn.cursor() as cur:
+                    cur.execute(f"DROP DATABASE {DB_NAME}")
+                    cur.execute(f"CREATE DATABASE {DB_NAME} CHARACTER SET utf8mb4 COLLATE utf8mb4_bin")
+            finally:
+                conn.close()
+        url = f"mysql+pymysql://{db['migrate_user']}:{db['migrate_password']}@127.0.0.1:{db['port']}/{DB_NAME}"
+        migrate_schema(url, self.workdir)
+        conn = connect()
+        try:
+            snapshot = schema.capture(conn, DB_NAME, self.workdir)
+        finally:
+            conn.close()
+        if snapshot is not None:
+            try:
+                schema.save(snapshot, path)
+            except OSError:  # a read-only cache: every stack migrates, as before
+                pass
 
     # -- MinIO -----------------------------------------------------------------------------------
     def _start_minio(self) -> dict:
@@ -243,7 +291,6 @@ class LocalStack:
             "AWS_SECRET_ACCESS_KEY": mlflow_key[1],
             "AWS_DEFAULT_REGION": "us-east-1",
         }
-        migrate_schema(url.format(db["migrate_user"], db["migrate_password"]), self.workdir)
         home = self._folder("mlflow")
         auth = auth_setup(home, guard=True) if self.access_control else None
         server = start_mlflow_server(home, port, url.format(db["user"], db["password"]), f"s3://{BUCKET}",
@@ -269,6 +316,31 @@ class LocalStack:
             secrets=[db["root_password"], db["password"], db["migrate_password"], s3["root_password"],
                      mlflow_key[1], mlflow_key[0], s3["root_user"], *(auth.secrets if auth else [])],
         )
+
+
+class _Beside:
+    """``work()`` in a thread of its own; ``result()`` waits for it and returns its value or raises its error.
+    Waiting even when the caller failed meanwhile keeps what it started in the stack's list (stopped with it)."""
+
+    def __init__(self, work):
+        self._value = self._error = None
+        self._thread = threading.Thread(target=self._run, args=(work,), daemon=True, name="handson-beside")
+        self._thread.start()
+
+    def _run(self, work) -> None:
+        try:
+            self._value = work()
+        except BaseException as e:  # handed to the caller, who decides
+            self._error = e
+
+    def wait(self) -> None:
+        self._thread.join()
+
+    def result(self):
+        self.wait()
+        if self._error is not None:
+            raise self._error
+        return self._value
 
 
 def _mysql_ping(port: int, user: str, password: str) -> bool:
