@@ -40,7 +40,7 @@ sys.path.insert(0, str(ROOT))
 
 from grader.stack import make_backend  # noqa: E402
 
-TARGETS = {"overhead_ratio": 1.15, "local_cold_start_s": 20.0, "batch_speedup": 1.7, "html_added": 0.05,
+TARGETS = {"overhead_ratio": 0.7, "local_cold_start_s": 20.0, "batch_speedup": 1.7, "html_added": 0.05,
            "similarity_1000_s": 300.0, "similarity_1000_rss_mb": 2048.0}
 
 
@@ -71,20 +71,31 @@ def grade(stack_file: Path, out: Path, *args: str) -> tuple[float, subprocess.Co
 
 
 def overhead(stack_file: Path, work: Path, repeat: int) -> dict:
-    ratios, walls, scripts = [], [], []
+    """Grading the reference answers, warm (the default) and cold (--no-warm), against the scripts' own time:
+    what the cold runs' scripts took from start to exit, as running them by hand takes (a warm script's own
+    duration leaves out the import it did ahead, so it cannot be the yardstick)."""
+    ratios, walls, colds, scripts = [], [], [], []
     for i in range(repeat):
+        # Alternating cold and warm, so that drift in the machine's load hits both.
+        out = work / f"overhead-cold{i}.json"
+        cold_wall, proc = grade(stack_file, out, "--submission", str(ROOT / "solutions"), "--no-warm")
+        report = json.loads(out.read_text())
+        assert report["score"] == report["max_score"], proc.stdout[-2000:]
+        own = sum(report["extra_data"]["script_seconds"].values())
         out = work / f"overhead{i}.json"
         wall, proc = grade(stack_file, out, "--submission", str(ROOT / "solutions"))
         report = json.loads(out.read_text())
         assert report["score"] == report["max_score"], proc.stdout[-2000:]
-        own = sum(report["extra_data"]["script_seconds"].values())
         walls.append(wall)
+        colds.append(cold_wall)
         scripts.append(own)
         ratios.append(wall / own)
-        log(f"overhead: grading {wall:.2f} s, scripts {own:.2f} s, ratio {wall / own:.3f}")
+        log(f"overhead: grading {wall:.2f} s warm, {cold_wall:.2f} s cold; scripts {own:.2f} s; "
+            f"ratio {wall / own:.3f}")
     best = min(range(repeat), key=lambda i: ratios[i])
-    return {"grading_s": round(walls[best], 2), "scripts_s": round(scripts[best], 2),
-            "ratio": round(ratios[best], 3), "ratios": [round(r, 3) for r in ratios]}
+    return {"grading_s": round(walls[best], 2), "grading_cold_s": round(colds[best], 2),
+            "scripts_s": round(scripts[best], 2), "ratio": round(ratios[best], 3),
+            "ratios": [round(r, 3) for r in ratios]}
 
 
 def make_class(dest: Path, learners: int) -> Path:

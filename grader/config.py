@@ -43,6 +43,8 @@ class GraderConfig:
     previous: Path | None = None
     # --learners: grade only these learners of --submissions (folder names or learner ids)
     learners: tuple[str, ...] = ()
+    # --no-warm (or HANDSON_NO_WARM=1): no script is started ahead of its turn (grader/warm.py)
+    no_warm: bool = False
 
     def limits(self):
         """The caps every learner script runs under."""
@@ -189,6 +191,8 @@ def get_config(config) -> GraderConfig:
         shard=parse_shard(config.getoption("shard")),
         ports={name: config.getoption(f"{name}_port") for name in PORTS},
         debug=bool(config.getoption("grader_debug")),
+        no_warm=bool(config.getoption("no_warm"))
+        or os.environ.get("HANDSON_NO_WARM", "").lower() in ("1", "true", "yes"),
         sandbox=sandbox_mode,
         compose_files=compose_files(config, rootdir, invocation),
         html_report=out(config.getoption("html_report")),

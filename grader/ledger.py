@@ -22,7 +22,7 @@ from filelock import FileLock
 
 from grader import sandbox
 from grader.limits import Limits
-from grader.runner import ScriptResult, run_script
+from grader.runner import Pending, ScriptResult, start_script
 from grader.stack.base import StackInfo
 
 
@@ -76,13 +76,23 @@ class Ledger:
         return found
 
 
+def start_attempt(names, learner_id: str, submission: Path, step: str, info: StackInfo, data_dir: Path,
+                  timeout: float, *, credentials: tuple[str, str] | None, plan: sandbox.Plan, attempt: int = 0,
+                  base: Path | None = None, limits: Limits | None = None,
+                  warm: tuple[str, ...] | None = None) -> Pending:
+    """Make ready ``submission``'s ``<step>.py`` (grader/runner.py ``start_script``) under the experiment and
+    model names ``names`` gives for (learner, step, attempt) and the learner's MLflow user ``credentials``."""
+    return start_script(submission, f"{step}.py", info, names.experiment(learner_id, step, attempt), data_dir,
+                        names.model(learner_id, attempt), timeout, credentials=credentials, plan=plan, base=base,
+                        limits=limits, warm=warm)
+
+
 def run_attempt(names, learner_id: str, submission: Path, step: str, info: StackInfo, data_dir: Path,
                 timeout: float, *, credentials: tuple[str, str] | None, plan: sandbox.Plan, attempt: int = 0,
-                base: Path | None = None, limits: Limits | None = None) -> ScriptResult:
-    """Run ``submission``'s ``<step>.py`` once (grader/runner.py), handing it the experiment and model names
-    ``names`` gives for (learner, step, attempt) and the learner's MLflow user ``credentials``."""
-    result = run_script(submission, f"{step}.py", info, names.experiment(learner_id, step, attempt), data_dir,
-                        names.model(learner_id, attempt), timeout, credentials=credentials, plan=plan, base=base,
-                        limits=limits)
+                base: Path | None = None, limits: Limits | None = None,
+                warm: tuple[str, ...] | None = None) -> ScriptResult:
+    """Run ``submission``'s ``<step>.py`` once, as ``start_attempt`` makes it ready."""
+    result = start_attempt(names, learner_id, submission, step, info, data_dir, timeout, credentials=credentials,
+                           plan=plan, attempt=attempt, base=base, limits=limits, warm=warm).go()
     result.attempt = attempt
     return result

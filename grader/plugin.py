@@ -66,6 +66,9 @@ def pytest_addoption(parser):
                          "with bubblewrap)")
     group.addoption("--script-file-size", default=None, metavar="SIZE",
                     help=f"largest file a script may write (default: {default_setting('script_file_size')})")
+    group.addoption("--no-warm", action="store_true", default=False,
+                    help="start every learner script in a fresh interpreter when its turn comes (default: the next "
+                         "script's interpreter imports MLflow while the current one runs; grader/warm.py)")
     group.addoption("--grader-debug", action="store_true", default=False,
                     help="show the grader's own tracebacks (for developers of the grader)")
     for name, default, text in (
@@ -114,6 +117,7 @@ def pytest_configure(config):
         session = config.stash[_SESSION] = GradingSession(cfg, workerinput)
     except ValueError as e:  # an unknown --learners name
         raise pytest.UsageError(str(e)) from None
+    session.upcoming = lambda: _upcoming(config)
     if not session.learners:
         if not (cfg.shard and cfg.submissions and class_learners(cfg.submissions)):
             raise pytest.UsageError(f"--submissions {cfg.submissions}: no learner folders in it")
@@ -214,6 +218,7 @@ def pytest_report_header(config):
         t("header.stack", backend=session.backend_name, reason=session.backend_reason),
         t("header.sandbox", mode=session.sandbox.mode, reason=session.sandbox.describe()),
         t("header.limits", limits=limits.plan().describe(cfg.limits(), tmpfs=session.sandbox.mode == "bwrap")),
+        t("header.warm_off") if cfg.no_warm else t("header.warm_on"),
         submission,
     ]
 
@@ -232,6 +237,52 @@ def pytest_collection_modifyitems(session, config, items):
     if config.stash.get(_EMPTY_SHARD, False):
         config.hook.pytest_deselected(items=list(items))
         items[:] = []
+
+
+# -- what this process grades next (a script started ahead warms while the current one runs) -----------------
+_NOW = pytest.StashKey[object]()
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_protocol(item, nextitem):
+    item.config.stash[_NOW] = item
+    yield
+
+
+def _queued_items(config) -> list:
+    """The checks this process runs after the current one: the rest of the session's items, or an xdist
+    worker's queue (pytest-xdist's WorkerInteractor, read under its lock; should that ever change shape,
+    nothing is started ahead and every script simply starts cold)."""
+    now = config.stash.get(_NOW, None)
+    if now is None:
+        return []
+    items = now.session.items
+    if hasattr(config, "workerinput"):
+        for plugin in config.pluginmanager.get_plugins():
+            if hasattr(plugin, "torun") and hasattr(plugin, "nextitem_index"):
+                try:
+                    with plugin.torun.lock() as queue:
+                        indices = [plugin.nextitem_index, *queue]
+                    return [items[i] for i in indices if isinstance(i, int)]
+                except Exception:  # noqa: BLE001 - see the docstring
+                    return []
+        return []
+    try:
+        return items[items.index(now) + 1:]
+    except ValueError:
+        return []
+
+
+def _upcoming(config):
+    """(learner, step) of the checks this process runs next that need a learner's script, in order."""
+    for item in _queued_items(config):
+        marker = item.get_closest_marker("check")
+        callspec = getattr(item, "callspec", None)
+        if marker is None or callspec is None or "step" not in getattr(item, "fixturenames", ()):
+            continue
+        learner = callspec.params.get("learner")
+        if learner is not None:
+            yield learner, catalog.get(marker.args[0]).step
 
 
 @pytest.hookimpl(optionalhook=True)

@@ -239,42 +239,91 @@ def _pipe_link(pipe) -> str | None:
         return None
 
 
+# What the hands-on's steps import, imported by a warm interpreter before the script's turn (grader/warm.py).
+WARM_MODULES = ("mlflow", "mlflow.sklearn", "mlflow.exceptions", "numpy", "sklearn.linear_model")
+
+
 def run_script(submission: Path, script_name: str, info: StackInfo, experiment: str, data_dir: Path,
                model_name: str, timeout: float, *, credentials: tuple[str, str] | None = None,
                plan: sandbox.Plan | None = None, base: Path | None = None,
-               limits: _limits.Limits | None = None) -> ScriptResult:
+               limits: _limits.Limits | None = None, warm: tuple[str, ...] | None = None) -> ScriptResult:
     """Run ``python script_name`` in a sandboxed copy of ``submission`` (see grader/sandbox.py).
 
-    ``base`` is the grading run's sandbox folder (made here, and removed, when not given)."""
-    script = submission / script_name
-    result = ScriptResult(script=str(script), exists=script.is_file(), timeout=timeout)
-    if not result.exists:
-        return result
-    plan = plan or sandbox.plan()
-    own_base = base is None
-    base = base or sandbox.new_base(data_dir)
-    relay_port = _loopback_port(info.tracking_uri) if sandbox.NETWORK_NAMESPACE else None
-    box = sandbox.Box(plan, base, base / "data" if (base / "data").is_dir() else data_dir,
-                      relay_port=relay_port, lim=limits)
-    group = None
-    try:
-        box.prepare(submission)
-        group = _limits.Cgroup.create(uuid.uuid4().hex, box.limits)
-        _run_in(box, result, script_name, info, experiment, model_name, timeout, credentials, group)
-    finally:
-        if group is not None:
-            result.limit = group.verdict(result.returncode, result.output) or ""
-            result.limit_value = box.limits.shown(result.limit) if result.limit else ""
-            result.leftovers_killed += group.close()
+    ``base`` is the grading run's sandbox folder (made here, and removed, when not given). With ``warm``
+    the script runs from an interpreter that imported those modules first (``start_script`` starts it ahead)."""
+    return start_script(submission, script_name, info, experiment, data_dir, model_name, timeout,
+                        credentials=credentials, plan=plan, base=base, limits=limits, warm=warm).go()
+
+
+def start_script(submission: Path, script_name: str, info: StackInfo, experiment: str, data_dir: Path,
+                 model_name: str, timeout: float, *, credentials: tuple[str, str] | None = None,
+                 plan: sandbox.Plan | None = None, base: Path | None = None,
+                 limits: _limits.Limits | None = None, warm: tuple[str, ...] | None = None) -> "Pending":
+    """Everything of ``run_script`` up to the script's first line: its box, its cgroup, and — ``warm`` — its
+    interpreter, importing ``warm`` meanwhile. ``go()`` runs the script (its timeout starts then) and returns
+    its result; ``abandon()`` ends it unused. Either removes everything the start made."""
+    return Pending(submission, script_name, info, experiment, data_dir, model_name, timeout, credentials,
+                   plan or sandbox.plan(), base, limits, warm)
+
+
+class Pending:
+    """A script's sandbox made ready for it (see ``start_script``)."""
+
+    def __init__(self, submission, script_name, info, experiment, data_dir, model_name, timeout, credentials,
+                 plan, base, limits, warm):
+        script = submission / script_name
+        self.submission, self.info, self.credentials = submission, info, credentials
+        self.result = ScriptResult(script=str(script), exists=script.is_file(), timeout=timeout)
+        self.done = not self.result.exists
+        if self.done:
+            return
+        self.own_base = base is None
+        self.base = base or sandbox.new_base(data_dir)
+        relay_port = _loopback_port(info.tracking_uri) if sandbox.NETWORK_NAMESPACE else None
+        self.box = sandbox.Box(plan, self.base, self.base / "data" if (self.base / "data").is_dir() else data_dir,
+                               relay_port=relay_port, lim=limits, warm=bool(warm))
+        self.group = None
+        self.launch = None
+        try:
+            self.box.prepare(submission)
+            self.group = _limits.Cgroup.create(uuid.uuid4().hex, self.box.limits)
+            self.launch = _Launch(self.box, script_name, info, experiment, model_name, credentials, self.group,
+                                  warm)
+        except BaseException:
+            self._close()
+            raise
+
+    def go(self) -> ScriptResult:
+        if self.done:
+            return self.result
+        try:
+            self.launch.finish(self.result)
+        finally:
+            self._close()
+        secrets = stack_secrets(self.info) + ([self.credentials[1]] if self.credentials else [])
+        # The learner knows their script by its own path, not by the sandbox's copy of it.
+        self.result.output = redact(self.result.output, secrets).replace(str(self.box.cwd), str(self.submission))
+        return self.result
+
+    def abandon(self) -> None:
+        if not self.done:
+            try:
+                if self.launch is not None:
+                    self.launch.end_unused()
+            finally:
+                self._close()
+
+    def _close(self) -> None:
+        self.done = True
+        if self.group is not None:
+            self.result.limit = self.group.verdict(self.result.returncode, self.result.output) or ""
+            self.result.limit_value = self.box.limits.shown(self.result.limit) if self.result.limit else ""
+            self.result.leftovers_killed += self.group.close()
         # Its copy and HOME go as soon as it ends: nothing of a script outlives it (the server chooses
         # every artifact location, so none points into them).
-        box.cleanup()
-        if own_base:
-            shutil.rmtree(base, ignore_errors=True)
-    secrets = stack_secrets(info) + ([credentials[1]] if credentials else [])
-    # The learner knows their script by its own path, not by the sandbox's copy of it.
-    result.output = redact(result.output, secrets).replace(str(box.cwd), str(submission))
-    return result
+        self.box.cleanup()
+        if self.own_base:
+            shutil.rmtree(self.base, ignore_errors=True)
 
 
 def _loopback_port(uri: str) -> int | None:
@@ -289,40 +338,79 @@ def _loopback_port(uri: str) -> int | None:
         return None
 
 
-def _run_in(box: sandbox.Box, result: ScriptResult, script_name: str, info: StackInfo, experiment: str,
-            model_name: str, timeout: float, credentials, group: _limits.Cgroup) -> None:
-    token = uuid.uuid4().hex
-    env = box.env(submission_env(info, experiment, box.data_dir, model_name, token, credentials))
-    # Milliseconds, like MLflow's own timestamps; one second of slack for clock granularity.
-    result.started_ms = int(time.time() * 1000) - 1000
-    start = time.monotonic()
-    relay = None
-    if box.relay_socket:
-        from urllib.parse import urlsplit
+class _Launch:
+    """The script's process, started: cold (``python script``, stdin at end of file) or warm (grader/warm.py
+    importing ``warm``, then waiting for ``go`` on stdin)."""
 
-        relay = netrelay.Relay(box.relay_socket, (urlsplit(info.tracking_uri).hostname, box.relay_port))
-        uri = urlsplit(env["MLFLOW_TRACKING_URI"])
-        env["MLFLOW_TRACKING_URI"] = uri._replace(netloc=f"127.0.0.1:{box.relay_port}").geturl()
-    try:
-        # The cgroup's wrapper is outermost: it moves itself into the script's cgroup, as root, then execs.
-        proc = subprocess.Popen(group.wrap(box.argv([sys.executable, script_name])), cwd=box.cwd, env=env,
-                                stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                start_new_session=True)
-    except BaseException:
-        if relay:
-            relay.close()
-        raise
-    # Killed with the grader, even by SIGKILL: the guard stops the script's group. (bubblewrap's
-    # --die-with-parent alone misses a grader killed before bubblewrap set it up: seen, a box left running.)
-    guard("+", "g", proc.pid)
-    pipe_link = _pipe_link(proc.stdout)
-    capture = _Capture(proc.stdout)
-    capture.start()
-    try:
-        proc.wait(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        result.timed_out = True
-    finally:
+    def __init__(self, box: sandbox.Box, script_name: str, info: StackInfo, experiment: str, model_name: str,
+                 credentials, group: _limits.Cgroup, warm: tuple[str, ...] | None):
+        self.box = box
+        self.token = uuid.uuid4().hex
+        env = box.env(submission_env(info, experiment, box.data_dir, model_name, self.token, credentials))
+        self.relay = None
+        if box.relay_socket:
+            from urllib.parse import urlsplit
+
+            self.relay = netrelay.Relay(box.relay_socket, (urlsplit(info.tracking_uri).hostname, box.relay_port))
+            uri = urlsplit(env["MLFLOW_TRACKING_URI"])
+            env["MLFLOW_TRACKING_URI"] = uri._replace(netloc=f"127.0.0.1:{box.relay_port}").geturl()
+        command = [sys.executable, script_name]
+        if warm:
+            command = [sys.executable, str(box.warm_launcher), ",".join(warm), script_name]
+        try:
+            # The cgroup's wrapper is outermost: it moves itself into the script's cgroup, as root, then execs.
+            self.proc = subprocess.Popen(group.wrap(box.argv(command)), cwd=box.cwd, env=env,
+                                         stdin=subprocess.PIPE if warm else subprocess.DEVNULL,
+                                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+        except BaseException:
+            if self.relay:
+                self.relay.close()
+            raise
+        # Killed with the grader, even by SIGKILL: the guard stops the script's group. (bubblewrap's
+        # --die-with-parent alone misses a grader killed before bubblewrap set it up: seen, a box left running.)
+        guard("+", "g", self.proc.pid)
+        self.pipe_link = _pipe_link(self.proc.stdout)
+        self.capture = _Capture(self.proc.stdout)
+        self.capture.start()
+
+    def finish(self, result: ScriptResult) -> None:
+        """Let the script run (warm: say go) until it ends or its timeout; then stop what it left."""
+        proc = self.proc
+        # Milliseconds, like MLflow's own timestamps; one second of slack for clock granularity.
+        result.started_ms = int(time.time() * 1000) - 1000
+        start = time.monotonic()
+        try:
+            if proc.stdin is not None:
+                try:
+                    proc.stdin.write(b"go\n")
+                    proc.stdin.close()
+                except (BrokenPipeError, OSError):  # it ended already (its own error tells why)
+                    pass
+            proc.wait(timeout=result.timeout)
+        except subprocess.TimeoutExpired:
+            result.timed_out = True
+        finally:
+            self._stop(result)
+        result.duration = time.monotonic() - start
+        result.returncode = proc.returncode
+        result.output = self.capture.text()
+        result.output_bytes = self.capture.total
+
+    def end_unused(self) -> None:
+        """Close stdin without go (the warm interpreter exits), then stop it and what it left, as after a run."""
+        if self.proc.stdin is not None:
+            try:
+                self.proc.stdin.close()
+            except OSError:
+                pass
+        try:
+            self.proc.wait(timeout=2.0)
+        except subprocess.TimeoutExpired:
+            pass
+        self._stop(ScriptResult(script="", exists=True))
+
+    def _stop(self, result: ScriptResult) -> None:
+        proc = self.proc
         kill_group(proc, timeout=3.0)
         # start_new_session made the script the leader of group ``proc.pid``. Once the script has exited
         # and been reaped, kill_group can no longer look that group up, yet its other members (children
@@ -332,11 +420,7 @@ def _run_in(box: sandbox.Box, result: ScriptResult, script_name: str, info: Stac
         except (ProcessLookupError, PermissionError):
             pass
         guard("-", "g", proc.pid)
-        result.leftovers_killed = box.sweep() + _kill_leftovers(token, pipe_link)
-        if relay:
-            relay.close()
-        capture.join(timeout=5.0)
-    result.duration = time.monotonic() - start
-    result.returncode = proc.returncode
-    result.output = capture.text()
-    result.output_bytes = capture.total
+        result.leftovers_killed = self.box.sweep() + _kill_leftovers(self.token, self.pipe_link)
+        if self.relay:
+            self.relay.close()
+        self.capture.join(timeout=5.0)

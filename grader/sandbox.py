@@ -160,8 +160,10 @@ def new_base(data_dir: Path | None = None) -> Path:
     base.chmod(0o711)
     # The relay a script's network namespace talks through (grader/netrelay.py), readable by every uid.
     (base / "bin").mkdir(mode=0o755)
-    shutil.copyfile(Path(__file__).with_name("netrelay.py"), base / "bin" / "netrelay.py")
-    (base / "bin" / "netrelay.py").chmod(0o644)
+    # So is the warm interpreter's launcher (grader/warm.py): the grader's own folder may be unreadable to them.
+    for name in ("netrelay.py", "warm.py"):
+        shutil.copyfile(Path(__file__).with_name(name), base / "bin" / name)
+        (base / "bin" / name).chmod(0o644)
     if data_dir is not None and data_dir.is_dir():
         shutil.copytree(data_dir, base / "data", ignore=_COPY_IGNORE)
         for parent, dirs, files in os.walk(base / "data"):
@@ -255,8 +257,10 @@ class Box:
     """One script's sandbox: a fresh uid, its copy of the submission, a private HOME; gone after cleanup()."""
 
     def __init__(self, p: Plan, base: Path, data_dir: Path, relay_port: int | None = None,
-                 lim: _limits.Limits | None = None):
+                 lim: _limits.Limits | None = None, warm: bool = False):
         self.plan = p
+        # The warm launcher (grader/warm.py) this box runs the script through, when it is warm.
+        self.warm_launcher = base / "bin" / "warm.py" if warm else None
         self.limits = lim or _limits.Limits()
         self.root = Path(tempfile.mkdtemp(prefix="s-", dir=base))
         self.root.chmod(0o711)
@@ -311,7 +315,7 @@ class Box:
     def _bwrap(self) -> list[str]:
         argv = ["bwrap", "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try",
                 "--die-with-parent", "--new-session", "--hostname", "handson"]
-        readable = _interpreter_paths() + [self.data_dir]
+        readable = _interpreter_paths() + [self.data_dir] + ([self.warm_launcher] if self.warm_launcher else [])
         if self.relay_port:
             argv.append("--unshare-net")
             readable.append(self.root.parent / "bin" / "netrelay.py")

@@ -24,9 +24,9 @@ from grader import sandbox
 from grader.accounts import Accounts
 from grader.catalog import STEPS
 from grader.config import GraderConfig
-from grader.ledger import Ledger, run_attempt
+from grader.ledger import Ledger, start_attempt
 from grader.naming import Naming
-from grader.runner import ScriptResult
+from grader.runner import WARM_MODULES, ScriptResult
 from grader.stack import StackError, StackInfo, choose
 from grader.stack.auth import admin_header
 from grader.stack import watchdog
@@ -202,6 +202,10 @@ class GradingSession:
         self._sandbox: sandbox.Plan | None = None
         self._sandbox_base: Path | None = None
         self.started = time.time()
+        # Scripts started ahead of their turn (warm), by (learner id, step), and what this process runs next:
+        # (learner, step) pairs in order, set by the plugin from its queue of checks.
+        self._ahead: dict = {}
+        self.upcoming = lambda: ()
 
     def prepare(self) -> None:
         """Everything a grading run needs before its header, in the order it always had: the work folder
@@ -289,6 +293,7 @@ class GradingSession:
         return self._info.tracking_uri if self._info else None
 
     def stop(self) -> None:
+        self.abandon_ahead()
         if self._db is not None:
             self._db.close()
         if self._auth is not None:
@@ -438,9 +443,54 @@ class GradingSession:
         return result
 
     def _attempt(self, learner: Learner, step: str, attempt: int) -> ScriptResult:
-        return run_attempt(self.names, learner.id, learner.path, step, self.stack(), self.cfg.data_dir,
-                           self.cfg.submission_timeout, credentials=self.credentials(learner), attempt=attempt,
-                           plan=self.sandbox, base=self.sandbox_base(), limits=self.cfg.limits())
+        # A first attempt may have been started ahead, warm (see _start_next); a later one never was.
+        pending = self._ahead.pop((learner.id, step), None) if attempt == 0 else None
+        if pending is None:
+            pending = self._start(learner, step, attempt)
+        self._start_next(learner, step)  # it warms while this one runs
+        result = pending.go()
+        result.attempt = attempt
+        return result
+
+    def _start(self, learner: Learner, step: str, attempt: int):
+        return start_attempt(self.names, learner.id, learner.path, step, self.stack(), self.cfg.data_dir,
+                             self.cfg.submission_timeout, credentials=self.credentials(learner), attempt=attempt,
+                             plan=self.sandbox, base=self.sandbox_base(), limits=self.cfg.limits(),
+                             warm=self.warm_modules)
+
+    @property
+    def warm_modules(self) -> tuple[str, ...] | None:
+        """What a script's interpreter imports before its turn (grader/warm.py); None with ``--no-warm``."""
+        return None if self.cfg.no_warm else WARM_MODULES
+
+    def _start_next(self, learner: Learner, step: str) -> None:
+        """Start the next script this process will run (``self.upcoming``, told by the plugin), so that its
+        interpreter imports MLflow while this one runs. At most one is kept ahead; one that is no longer next
+        (graded elsewhere, deselected) is abandoned."""
+        if self.warm_modules is None:
+            return
+        wanted = None
+        for other, other_step in self.upcoming():
+            if (other.id, other_step) != (learner.id, step) and not self.ledger.has(other.id, other_step):
+                wanted = (other, other_step)
+                break
+        for key in [k for k in self._ahead if wanted is None or k != (wanted[0].id, wanted[1])]:
+            self._ahead.pop(key).abandon()
+        if wanted is None or (wanted[0].id, wanted[1]) in self._ahead:
+            return
+        try:
+            self._ahead[(wanted[0].id, wanted[1])] = self._start(wanted[0], wanted[1], 0)
+        except Exception:  # noqa: BLE001 - starting ahead is an optimisation: its turn meets (and tells) the error
+            pass
+
+    def abandon_ahead(self) -> None:
+        """End the scripts started ahead and never run (the run ended first)."""
+        while self._ahead:
+            _, pending = self._ahead.popitem()
+            try:
+                pending.abandon()
+            except Exception:  # noqa: BLE001 - best effort at the end of the run; their boxes are in its folder
+                pass
 
     def restarts(self) -> list[dict]:
         """The stack's restarts during this grading run (watchdog events), each with the learners' steps

@@ -54,8 +54,18 @@ def write(folder: Path, name: str, code: str) -> None:
 SAME_USER = sandbox.Plan("none", "sandbox.asked_none")
 
 
+# Every test of the runner's behaviour runs cold (``python stepN.py``) and warm (grader/warm.py, here
+# warming light modules): a script cannot tell them apart.
+WARM = None
+
+
+@pytest.fixture(autouse=True, params=["cold", "warm"])
+def _mode(request, monkeypatch):
+    monkeypatch.setattr(sys.modules[__name__], "WARM", ("json", "decimal") if request.param == "warm" else None)
+
+
 def run(submission: Path, data_dir: Path, name: str = "step1.py", timeout: float = 30.0):
-    return run_script(submission, name, INFO, EXPERIMENT, data_dir, MODEL, timeout, plan=SAME_USER)
+    return run_script(submission, name, INFO, EXPERIMENT, data_dir, MODEL, timeout, plan=SAME_USER, warm=WARM)
 
 
 def is_running(pid: int) -> bool:
@@ -434,10 +444,45 @@ def test_scripts_copy_and_home_are_gone_when_it_ends(submission, data_dir, mode)
     """)
     base = sandbox.new_base(data_dir)
     try:
-        result = run_script(submission, "step1.py", INFO, EXPERIMENT, data_dir, MODEL, 30.0, plan=plan, base=base)
+        result = run_script(submission, "step1.py", INFO, EXPERIMENT, data_dir, MODEL, 30.0, plan=plan, base=base,
+                            warm=WARM)
         assert result.ok, result.output
         left = sorted(str(p.relative_to(base)) for p in base.glob("s-*"))
         assert left == [], left
         assert not list(base.rglob("left-in-*.txt"))
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
+
+
+def test_warm_runs_come_from_the_warm_interpreter(submission, data_dir):
+    """The control of the cold/warm pairs above: the warm run's interpreter had imported its modules (the one
+    thing a script could see), the cold one had not; timing starts at go, not at the start of the import."""
+    write(submission, "step1.py", """\
+        import sys
+        print("decimal" in sys.modules)
+        """)
+    result = run(submission, data_dir)
+    assert result.ok, result.output
+    assert result.output.strip() == str(WARM is not None)
+
+
+def test_an_unused_warm_interpreter_ends_and_leaves_nothing(submission, data_dir):
+    """A step started ahead and then not graded (``-k``, a learner who stopped) is abandoned: its process and
+    its box go, and the script never ran."""
+    if WARM is None:
+        pytest.skip("warm only")
+    write(submission, "step1.py", """
+        open("OUT/ran.txt", "w").write("x")
+    """)
+    base = sandbox.new_base(data_dir)
+    try:
+        pending = runner.start_script(submission, "step1.py", INFO, EXPERIMENT, data_dir, MODEL, 30.0,
+                                      plan=SAME_USER, base=base, warm=WARM)
+        pid = pending.launch.proc.pid
+        pending.abandon()
+        assert wait_gone([pid]) == []
+        assert not (submission / "ran.txt").exists()
+        assert list(base.glob("s-*")) == []
+        assert pending.go().returncode is None  # nothing runs after abandon
     finally:
         shutil.rmtree(base, ignore_errors=True)
