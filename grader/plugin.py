@@ -522,6 +522,13 @@ def pytest_sessionfinish(session, exitstatus):
             learner, checks = next(iter(per_learner.items()))
             report.write_gradescope(cfg.grade_json, checks, uri, learner=learner, folder=folders.get(learner),
                                     restarts=report.restarts_of(learner, restarts))
+    if not cfg.submissions and per_learner:
+        # The learner's own record (.handson/progress.json): one run of one submission, never a class.
+        from grader import progress
+
+        warning = progress.record(cfg.submission, results)
+        if warning:
+            print(warning, file=sys.stderr)
     previous = config.stash.get(_PREVIOUS, None)
     if previous is not None:
         config.stash[_CHANGES] = report.change_lines(results, previous, folders)
