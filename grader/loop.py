@@ -275,7 +275,11 @@ def _confirmed(question: str) -> bool:
         answer = sys.stdin.readline() if sys.stdin is not None else ""
     except (OSError, ValueError):
         answer = ""
-    if not answer.endswith("\n"):
+    try:
+        typed = sys.stdin is not None and sys.stdin.isatty()
+    except (OSError, ValueError):
+        typed = False
+    if not typed:  # an answer that came through a pipe was not echoed: end the question's line
         print()
     return answer.strip().lower() in ("y", "yes")
 
