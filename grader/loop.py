@@ -59,7 +59,7 @@ def add_parsers(sub) -> None:
     reset.add_argument("step", metavar="stepN", help=t("help.loop_step"))
     reset.add_argument("--yes", action="store_true", help=t("help.reset_yes"))
     for parser in (hint, prog, reset):
-        parser.add_argument("--submission", default=None, metavar="DIR", help=t("help.loop_submission"))
+        options.add_to_argparse(parser, "submission", lang=lang)
         options.add_to_argparse(parser, "lang", lang=lang, dest="loop_lang")
     for parser in (hint, prog):
         parser.add_argument("--results", default=None, metavar="PATH", help=t("help.loop_results"))

@@ -547,6 +547,8 @@ MESSAGES = {
     # Options pytest and `python -m grader` share (grader/options.py): one text, shown by both.
     "help.opt_lang": {"en": "language of the messages (default: from the locale)",
                       "ja": "メッセージの言語（省略時はロケールから決めます）"},
+    "help.opt_submission": {"en": "the folder of your step scripts (default: {default}/ of the repository)",
+                            "ja": "Step のスクリプトのフォルダ（既定: リポジトリの {default}/）"},
     "help.opt_stack": {"en": "where the MLflow stack comes from (default: {default})",
                        "ja": "使う MLflow スタック（省略時は {default}）"},
     "help.opt_submission_timeout": {"en": "seconds a script may run before it is stopped (default: {default})",
@@ -1123,8 +1125,6 @@ MESSAGES = {
                   "ja": "y/N の確認の後、Step のスクリプトを元のひな形に戻します（あなたの版は stepN.py.bak として残ります）"},
     "help.reset_yes": {"en": "do not ask",
                       "ja": "確認せずに戻します"},
-    "help.loop_submission": {"en": "your scripts' folder (default: exercises/ of this repository)",
-                            "ja": "スクリプトのフォルダ（既定: このリポジトリの exercises/）"},
     "help.loop_results": {"en": "read the last results from this results file (pytest --grade-json PATH) instead of .handson/progress.json",
                          "ja": "前回の結果を、.handson/progress.json ではなくこの結果ファイル（pytest --grade-json PATH）から読みます"},
 }

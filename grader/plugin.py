@@ -39,12 +39,10 @@ def check(check_id: str):
 # -- options ---------------------------------------------------------------------------------------
 def pytest_addoption(parser):
     group = parser.getgroup("handson", "MLflow hands-on grader")
-    group.addoption("--submission", default=None, metavar="DIR",
-                    help="grade the scripts in DIR (default: exercises/)")
     group.addoption("--submissions", default=None, metavar="DIR",
                     help="grade every sub-folder of DIR as one learner")
     # Options `python -m grader` takes too: defined once, in grader/options.py.
-    options.add_to_pytest(group, "stack", "submission_timeout", "stack_timeout", "lang")
+    options.add_to_pytest(group, "submission", "stack", "submission_timeout", "stack_timeout", "lang")
     group.addoption("--grade-json", default=None, metavar="PATH",
                     help="write Gradescope results.json (a folder, one file per learner, with --submissions)")
     group.addoption("--gradebook", default=None, metavar="PATH", help="write a CSV gradebook")
