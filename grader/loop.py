@@ -26,7 +26,7 @@ import shutil
 import sys
 from pathlib import Path
 
-from grader import catalog, config, progress
+from grader import catalog, config, progress, text
 from grader.i18n import get_lang, t
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -221,7 +221,10 @@ def drill_rows(repository: Path) -> list[tuple]:
             points = f"{num(float(results['score']))}/{num(float(results['max_score']))}"
         except (OSError, ValueError, KeyError, TypeError):
             pass
-        rows.append((drill, str(folder.relative_to(repository)), str(state.get("seed", "–")), points))
+        # Names from the file system and a file the learner may edit: shown, never obeyed (grader/text.py).
+        rows.append((text.clean(drill, text.MAX_NAME, inline=True),
+                     text.clean(str(folder.relative_to(repository)), text.MAX_NAME, inline=True),
+                     text.clean(str(state.get("seed", "–")), text.MAX_NAME, inline=True), points))
     return rows
 
 

@@ -60,7 +60,8 @@ def load(path: Path) -> tuple[dict, str | None]:
         return empty(), f"{type(e).__name__}: {e}"
     if not (isinstance(data, dict) and isinstance(data.get("steps", {}), dict)
             and isinstance(data.get("hints", {}), dict)
-            and all(isinstance(v, dict) for v in data.get("steps", {}).values())):
+            and all(isinstance(v, dict) and isinstance(v.get("checks", {}), dict)
+                    for v in data.get("steps", {}).values())):
         return empty(), "not a progress record"
     data.setdefault("steps", {})
     data.setdefault("hints", {})

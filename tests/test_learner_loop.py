@@ -235,7 +235,7 @@ def test_the_writer_never_raises_when_it_cannot_write(tmp_path):
     assert warning is not None and "could not be written" in warning and "\n" not in warning
 
 
-@pytest.mark.parametrize("content", ["{not json", '{"steps": []}', '{"steps": {"step2": {"attempts": "x"}}}',
+@pytest.mark.parametrize("content", ["{not json", '{"steps": []}', '{"steps": {"step3": {"checks": [1]}}}', '{"steps": {"step2": {"attempts": "x"}}}',
                                      "\udcff"])
 def test_a_corrupt_record_is_replaced_with_a_warning(tmp_path, content):
     submission = make_repo(tmp_path) / "exercises"
