@@ -393,3 +393,29 @@ def test_reset_writes_a_missing_script_without_a_backup(tmp_path):
     done = reset(submission, answer="y\n")
     assert done.returncode == 0 and (submission / "step2.py").read_bytes() == loop.stub_path("step2").read_bytes()
     assert not list(submission.glob("*.bak*"))
+
+
+def test_the_loop_on_a_copy_of_the_learner_release(tmp_path):
+    """What a learner has: the release's own grader package, its stubs and its exercises/."""
+    from grader.export import export
+
+    release = export(ROOT, tmp_path / "release")
+    assert (release / "grader" / "stubs" / "step3.py").read_bytes() == (ROOT / "exercises" / "step3.py").read_bytes()
+    assert not (release / ".handson").exists()
+    script = release / "exercises" / "step3.py"
+    _edit(script, "# halfway\n")
+    progress.record(release / "exercises", results(step3__run="passed", step3__text="failed"))
+
+    def grader(*argv: str, answer: str | None = None):
+        return subprocess.run([sys.executable, "-m", "grader", *argv, "--lang", "en"], cwd=release, input=answer,
+                              capture_output=True, text=True, timeout=60)
+
+    shown = grader("progress")
+    assert shown.returncode == 0 and str(release / ".handson" / "progress.json") in shown.stdout, shown
+    assert [line.split()[-1] for line in _rows(shown.stdout)] == ["–/6", "–/7", "1/5", "–/4", "–/5"]
+    hinted = grader("hint", "step3")
+    assert hinted.returncode == 0 and hinted.stdout.startswith("step3.text — ") and "hint 1/3" in hinted.stdout
+    done = grader("reset", "step3", answer="y\n")
+    assert done.returncode == 0, done
+    assert script.read_bytes() == (ROOT / "exercises" / "step3.py").read_bytes()
+    assert (release / "exercises" / "step3.py.bak").read_text(encoding="utf-8").endswith("# halfway\n")
