@@ -49,7 +49,7 @@ def load(path: Path) -> tuple[dict, str | None]:
     """The record at ``path`` (an empty one when there is none) and, when the file was there but is not a
     record, why (the caller warns; the next write replaces it)."""
     try:
-        raw = path.read_text(encoding="utf-8")
+        raw = _read_own(path)
     except FileNotFoundError:
         return empty(), None
     except (OSError, UnicodeDecodeError) as e:
@@ -63,15 +63,30 @@ def load(path: Path) -> tuple[dict, str | None]:
             and all(isinstance(v, dict) and isinstance(v.get("checks", {}), dict)
                     for v in data.get("steps", {}).values())):
         return empty(), "not a progress record"
-    data.setdefault("steps", {})
-    data.setdefault("hints", {})
-    data["version"] = VERSION
-    return data, None
+    # Only what a record holds is kept: nothing else in the file is carried into the next one.
+    return {"version": VERSION, "steps": data.get("steps", {}), "hints": data.get("hints", {})}, None
+
+
+def _read_own(path: Path) -> str:
+    """The record's text, never through a symbolic link: the grader may run as root (an instructor grading
+    one learner's repository), and the folder is the learner's — a ``.handson`` or ``progress.json`` linked
+    to a file of the grader's (its stack file holds passwords) must not be read into the learner's record."""
+    _not_a_link(path.parent)
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+    with os.fdopen(fd, encoding="utf-8") as f:
+        return f.read()
+
+
+def _not_a_link(folder: Path) -> None:
+    if folder.is_symlink():
+        raise OSError(f"{folder} is a symbolic link")
 
 
 def save(path: Path, data: dict) -> None:
     """Write ``data`` whole, or leave the previous file as it was (OSError goes to the caller)."""
+    _not_a_link(path.parent)  # written into the learner's folder: never through a link of theirs
     path.parent.mkdir(parents=True, exist_ok=True)
+    _not_a_link(path.parent)
     fd, temp = tempfile.mkstemp(prefix=f".{NAME}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:

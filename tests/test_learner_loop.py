@@ -419,3 +419,39 @@ def test_the_loop_on_a_copy_of_the_learner_release(tmp_path):
     assert done.returncode == 0, done
     assert script.read_bytes() == (ROOT / "exercises" / "step3.py").read_bytes()
     assert (release / "exercises" / "step3.py.bak").read_text(encoding="utf-8").endswith("# halfway\n")
+
+
+@pytest.mark.parametrize("linked", [".handson", "progress.json"])
+def test_the_record_is_never_read_or_written_through_a_link(tmp_path, linked):
+    """The grader may grade one learner's repository as root: a learner who links their record to a file of
+    the grader's (its stack file holds passwords) gets nothing of it into their record, and nothing written
+    there."""
+    secret_dir = tmp_path / "grader-cache"
+    secret_dir.mkdir()
+    secret = secret_dir / "progress.json"
+    secret.write_text(json.dumps({"db_url": "mysql://grader:TOPSECRET@h/db", "steps": {}}))
+    before = secret.read_text()
+    sub = tmp_path / "repo"
+    sub.mkdir()
+    if linked == ".handson":
+        (sub / ".handson").symlink_to(secret_dir)
+    else:
+        (sub / ".handson").mkdir()
+        (sub / ".handson" / "progress.json").symlink_to(secret)
+    warning = progress.record(sub, results(step1__experiment="passed"), when="2026-01-01T00:00:00+00:00")
+    assert secret.read_text() == before, "the grader wrote through the learner's link"
+    assert not list(secret_dir.glob(".progress.json.*")), "a temp file was made in the linked folder"
+    if linked == ".handson":
+        assert warning and "symbolic link" in warning, warning
+    else:
+        written = (sub / ".handson" / "progress.json")
+        assert not written.is_symlink() and "TOPSECRET" not in written.read_text()
+        assert json.loads(written.read_text())["steps"]["step1"]["checks"] == {"step1.experiment": "passed"}
+
+
+def test_a_record_keeps_only_what_a_record_holds(tmp_path):
+    sub = tmp_path / "repo"
+    (sub / ".handson").mkdir(parents=True)
+    (sub / ".handson" / "progress.json").write_text(json.dumps({"steps": {}, "hints": {}, "extra": "x" * 10}))
+    progress.record(sub, results(step1__experiment="failed"), when="2026-01-01T00:00:00+00:00")
+    assert set(json.loads((sub / ".handson" / "progress.json").read_text())) == {"version", "steps", "hints"}
