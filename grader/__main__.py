@@ -1,5 +1,5 @@
 """``python -m grader``: start/stop/look inside a grading stack, merge the reports of shards, export the learner release,
-practice drills, the learner loop (hint, progress, reset), the class's similarity report."""
+practice drills, the learner loop (watch, hint, progress, reset), the class's similarity report."""
 
 from __future__ import annotations
 
@@ -195,6 +195,9 @@ def build_parser() -> argparse.ArgumentParser:
     from grader import loop
 
     loop.add_parsers(sub)
+    from grader import watch
+
+    watch.add_parser(sub)
     from grader import similarity
 
     similarity.add_parser(sub)
@@ -228,6 +231,10 @@ def main(argv: list[str] | None = None) -> int:
         from grader.practice import cli as practice_cli
 
         return practice_cli.main(args)
+    if args.command == "watch":
+        from grader import watch
+
+        return watch.main(args)
     if args.command in ("hint", "progress", "reset"):
         from grader import loop
 
