@@ -353,7 +353,9 @@ class Grading:
     def __init__(self, target: Target, submission: Path, env: dict, lang: str, wake: int):
         self.target = target
         self.folder = Path(tempfile.mkdtemp(prefix="handson-grading-"))
-        self.results = self.folder / "results.json"
+        from grader.report import RESULTS_FILE
+
+        self.results = self.folder / RESULTS_FILE
         self.log = self.folder / "output.log"
         if target.kind == "step":
             command = [sys.executable, "-m", "pytest", "checks", "-k", target.name, "-q", "--stack", "external",
