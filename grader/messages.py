@@ -1167,6 +1167,8 @@ MESSAGES = {
                           "ja": "ヒントを出す不合格のチェックがありません。先に採点してください（スクリプトを保存するか r を押す）"},
     "watch.hint_drill": {"en": "layered hints are for the five steps; a drill's hint is in its failure message",
                         "ja": "段階的なヒントは 5 つの Step 用です。練習課題のヒントは不合格のメッセージにあります"},
+    "watch.watcher_failed": {"en": "saved files are no longer noticed ({error}); press r to grade, q to quit",
+                            "ja": "ファイルの保存を検知できなくなりました（{error}）。r で採点、q で終了できます"},
     "watch.stopping": {"en": "stopping the stack watch started…",
                       "ja": "watch が起動したスタックを停止しています…"},
     "watch.ended": {"en": "watch ended",

@@ -370,10 +370,7 @@ class Grading:
 
     def _wait(self, wake: int) -> None:
         self.proc.wait()
-        try:
-            os.write(wake, b"g")
-        except OSError:
-            pass
+        _wake(wake)
 
     def finished(self) -> bool:
         return self.proc.poll() is not None
@@ -419,15 +416,23 @@ def _watcher(paths: list[Path], stop: threading.Event, changes: queue.Queue, wak
 
     # watchfiles groups a burst of events (step: 50 ms quiet, at most debounce ms); the screen's own
     # debounce (settle) waits DEBOUNCE after the last one.
-    for batch in watchfiles.watch(*paths, watch_filter=wanted, debounce=200, step=50, stop_event=stop,
-                                  raise_interrupt=False, recursive=False):
-        now = time.monotonic()
-        for _change, path in batch:
-            changes.put((now, Path(path)))
-        try:
-            os.write(wake, b"w")
-        except OSError:
-            return
+    try:
+        for batch in watchfiles.watch(*paths, watch_filter=wanted, debounce=200, step=50, stop_event=stop,
+                                      raise_interrupt=False, recursive=False):
+            now = time.monotonic()
+            for _change, path in batch:
+                changes.put((now, Path(path)))
+            _wake(wake)
+    except Exception as e:  # noqa: BLE001 - told on the screen (no inotify watches left, a folder gone, …)
+        changes.put((None, f"{type(e).__name__}: {e}"))
+        _wake(wake)
+
+
+def _wake(fd: int) -> None:
+    try:
+        os.write(fd, b"w")
+    except OSError:
+        pass
 
 
 def main(args) -> int:
@@ -517,6 +522,9 @@ def _loop(submission: Path, env: dict, stack_text: str, out: Terminal) -> int:
                     when, path = changes.get_nowait()
                 except queue.Empty:
                     break
+                if when is None:  # the watcher stopped: r still grades
+                    screen.status = t("watch.watcher_failed", error=path)
+                    continue
                 saved = target_of(path, submission, drills)
                 if saved is not None:
                     pending[saved] = when

@@ -270,6 +270,12 @@ class FakeGrading:
 
     def __init__(self, target, submission, env, lang, wake):
         self.target = target
+        self.proc = type("P", (), {"returncode": 0})()
+        if target.kind == "drill":
+            self.statuses = {"drill.one": "passed", "drill.two": "failed"}
+            FakeGrading.started.put((target, lang, dict(env)))
+            os.write(wake, b"g")
+            return
         self.solved = "SOLVED" in (Path(submission) / f"{target.name}.py").read_text()
         statuses = {c.id: "passed" for c in STEP1}
         if not self.solved:
@@ -279,7 +285,6 @@ class FakeGrading:
         data, _ = progress.load(record_path)
         progress.merge(data, [_result(c, s) for c, s in statuses.items()], progress.now())
         progress.save(record_path, data)  # as the plugin does after a grading
-        self.proc = type("P", (), {"returncode": 0})()
         FakeGrading.started.put((target, lang, dict(env)))
         os.write(wake, b"g")
 
@@ -375,6 +380,72 @@ def test_a_burst_of_saves_grades_once(tmp_path, monkeypatch):
         assert FakeGrading.started.get(timeout=20)[0] == watch.Target("step", "step2")
         time.sleep(1.0)
         assert FakeGrading.started.empty()
+        os.write(keys_w, b"q")
+        thread.join(20)
+        assert not thread.is_alive()
+    finally:
+        os.close(keys_w)
+        thread.join(5)
+
+
+def test_saving_a_drill_script_grades_that_drill(tmp_path, monkeypatch):
+    import io
+
+    FakeGrading.started = queue.Queue()
+    monkeypatch.setattr(watch, "Grading", FakeGrading)
+    repo = make_repo(tmp_path)
+    drill = repo / "practice" / "first"
+    drill.mkdir(parents=True)
+    (drill / ".practice.json").write_text(json.dumps({"drill": "log_params", "seed": 3}))
+    (drill / "log_params.py").write_text("# stub\n")
+    keys_r, keys_w = os.pipe()
+    out = io.StringIO()
+    term = watch.Terminal(os.fdopen(keys_r, "r"), out)
+    thread = threading.Thread(target=watch._loop, args=(repo / "exercises", {}, "stand-in", term))
+    thread.start()
+    try:
+        _until(lambda: i18n.t("watch.drills", count=1) in out.getvalue(), "the first screen")
+        time.sleep(0.3)
+        (drill / "notes.py").write_text("x = 1\n")  # not the drill's script
+        (drill / "log_params.py").write_text("# mine\n")
+        assert FakeGrading.started.get(timeout=20)[0] == watch.Target("drill", str(drill.resolve()))
+        _until(lambda: i18n.t("watch.summary", target="practice/first", passed=1, total=2) in out.getvalue(),
+               "the drill's verdict")
+        os.write(keys_w, b"h")
+        _until(lambda: i18n.t("watch.hint_drill") in out.getvalue(), "no layered hint for a drill")
+        assert FakeGrading.started.empty()
+        os.write(keys_w, b"q")
+        thread.join(20)
+        assert not thread.is_alive()
+    finally:
+        os.close(keys_w)
+        thread.join(5)
+
+
+def test_a_watcher_that_stops_is_told_and_r_still_grades(tmp_path, monkeypatch):
+    import io
+
+    import watchfiles
+
+    def broken(*args, **kwargs):
+        raise OSError(28, "inotify watch limit reached")
+        yield  # a generator, as watchfiles.watch is
+
+    FakeGrading.started = queue.Queue()
+    monkeypatch.setattr(watch, "Grading", FakeGrading)
+    monkeypatch.setattr(watchfiles, "watch", broken)
+    i18n.set_lang("ja")
+    repo = make_repo(tmp_path)
+    keys_r, keys_w = os.pipe()
+    out = io.StringIO()
+    thread = threading.Thread(target=watch._loop, args=(repo / "exercises", {}, "stand-in",
+                                                        watch.Terminal(os.fdopen(keys_r, "r"), out)))
+    thread.start()
+    try:
+        _until(lambda: "inotify watch limit reached" in out.getvalue(), "the watcher's failure")
+        assert "ファイルの保存を検知できなくなりました" in out.getvalue()
+        os.write(keys_w, b"r")
+        assert FakeGrading.started.get(timeout=20)[0] == watch.Target("step", "step1")
         os.write(keys_w, b"q")
         thread.join(20)
         assert not thread.is_alive()
