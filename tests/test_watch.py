@@ -510,6 +510,42 @@ def test_sigterm_ends_the_command_quietly(tmp_path, health_only):
             proc.wait()
 
 
+@pytest.mark.parametrize("how", ["q", "ctrl-c", "sigterm"])
+def test_on_a_terminal_the_screen_is_redrawn_and_the_terminal_restored(tmp_path, health_only, how):
+    import pty
+    import select
+    import termios
+
+    leader, follower = pty.openpty()
+    before = termios.tcgetattr(follower)
+    repo = make_repo(tmp_path)
+    env = {**os.environ, "HANDSON_TRACKING_URI": health_only, "HANDSON_DB_URL": "sqlite://"}
+    proc = subprocess.Popen([sys.executable, "-m", "grader", "watch", "--lang", "en",
+                             f"--submission={repo / 'exercises'}"], cwd=ROOT, env=env, stdin=follower,
+                            stdout=follower, stderr=subprocess.PIPE, text=True)
+    shown = b""
+    try:
+        deadline = time.monotonic() + 60
+        while b"keys:" not in shown and time.monotonic() < deadline:
+            if select.select([leader], [], [], 0.5)[0]:
+                shown += os.read(leader, 65536)
+        assert b"keys:" in shown and b"\x1b[2J" in shown  # the screen is cleared and drawn
+        assert termios.tcgetattr(follower) != before  # raw mode while it runs
+        if how == "sigterm":
+            proc.send_signal(signal.SIGTERM)
+        else:
+            os.write(leader, b"q" if how == "q" else b"\x03")
+        assert proc.wait(30) == 0
+        assert termios.tcgetattr(follower) == before
+        assert "Traceback" not in proc.stderr.read()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        os.close(leader)
+        os.close(follower)
+
+
 def test_no_stack_to_reuse_with_stack_external_is_told_before_any_screen(tmp_path):
     repo = make_repo(tmp_path)
     env = {**os.environ, "HANDSON_TRACKING_URI": "http://127.0.0.1:9", "HANDSON_DB_URL": "sqlite://"}
