@@ -562,12 +562,76 @@ def test_a_missing_submission_folder_is_refused(tmp_path):
     assert proc.returncode == 2 and "nope" in proc.stderr
 
 
-# -- the whole loop in tmux, on a real (embedded) stack ------------------------------------------------------
-SOCKET = f"handson-watch-test-{os.getpid()}"  # a tmux server of the test's own, never the user's
+# -- watch in tmux: the way a person runs it ------------------------------------------------------------------
+def _need_tmux() -> None:
+    if shutil.which("tmux") is None:
+        if IN_CI:
+            pytest.fail("tmux is not installed (CI=true: the watch tests must run; apt-get install tmux)")
+        pytest.skip("tmux is not installed")
 
 
-def _tmux(*args: str, check: bool = True) -> subprocess.CompletedProcess:
-    return subprocess.run(["tmux", "-L", SOCKET, *args], capture_output=True, text=True, timeout=30, check=check)
+class Tmux:
+    """One detached tmux session on a server of the test's own (-L): never the user's tmux."""
+
+    def __init__(self, name: str, command: str):
+        self.socket = f"handson-watch-test-{os.getpid()}-{name}"
+        self.session = name
+        self.run("new-session", "-d", "-s", name, "-x", "160", "-y", "60", command)
+
+    def run(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+        return subprocess.run(["tmux", "-L", self.socket, *args], capture_output=True, text=True, timeout=30,
+                              check=check)
+
+    def screen(self) -> str:
+        result = self.run("capture-pane", "-p", "-t", self.session, check=False)
+        return result.stdout if result.returncode == 0 else ""
+
+    def keys(self, *keys: str) -> None:
+        self.run("send-keys", "-t", self.session, *keys)
+
+    def wait_for(self, wanted: str, deadline: float, gone: Path | None = None) -> str:
+        """The screen once it shows ``wanted`` (fails at ``deadline``, or at once when ``gone`` appears: the
+        command ended)."""
+        screen = ""
+        while time.monotonic() < deadline:
+            screen = self.screen()
+            if wanted in screen:
+                return screen
+            assert gone is None or not gone.exists(), f"watch ended:\n{screen}"
+            time.sleep(0.5)
+        raise AssertionError(f"{wanted!r} not on the screen:\n{screen}")
+
+    def close(self) -> None:
+        self.run("kill-server", check=False)
+
+
+def _ended(rc_file: Path, seconds: float) -> str:
+    end = time.monotonic() + seconds
+    while time.monotonic() < end and not rc_file.exists():
+        time.sleep(0.5)
+    return rc_file.read_text().strip() if rc_file.exists() else "running"
+
+
+@pytest.mark.parametrize("lang", i18n.LANGS)
+def test_in_tmux_the_screen_answers_keys_and_q_quits(tmp_path, health_only, lang):
+    """The tmux plumbing on the stand-in stack (nothing is graded): the screen, h with nothing to hint, q."""
+    _need_tmux()
+    repo = make_repo(tmp_path)
+    rc_file = tmp_path / "rc"
+    command = (f"cd {ROOT} && HANDSON_TRACKING_URI={health_only} HANDSON_DB_URL=sqlite:// {sys.executable} -m grader "
+               f"watch --lang {lang} --submission={repo / 'exercises'}; echo $? > {rc_file}")
+    tmux = Tmux(f"light-{lang}", command)
+    i18n.set_lang(lang)
+    try:
+        screen = tmux.wait_for(i18n.t("watch.keys"), time.monotonic() + 60, rc_file)
+        assert i18n.t("watch.stack_reused", uri=health_only) in screen
+        assert i18n.t("watch.not_graded_yet", target="step1") in screen
+        tmux.keys("h")
+        tmux.wait_for(i18n.t("watch.hint_nothing"), time.monotonic() + 20, rc_file)
+        tmux.keys("q")
+        assert _ended(rc_file, 30) == "0", tmux.screen()
+    finally:
+        tmux.close()
 
 
 def _stack_processes(folder: Path) -> list:
@@ -588,51 +652,31 @@ def _stack_processes(folder: Path) -> list:
 @pytest.mark.parametrize("lang", ["en", pytest.param("ja", marks=pytest.mark.skipif(
     not os.environ.get("HANDSON_WATCH_BOTH"), reason="one language by default (HANDSON_WATCH_BOTH=1: both)"))])
 def test_watch_in_tmux_grades_a_saved_step_on_its_own_stack(tmp_path, lang):
-    if shutil.which("tmux") is None:
-        if IN_CI:
-            pytest.fail("tmux is not installed (CI=true: the watch test must run; apt-get install tmux)")
-        pytest.skip("tmux is not installed")
+    """A person's loop on a real stack: watch starts an embedded stack, the learner saves step1.py (the
+    reference solution) into a copy of the exercises, the screen shows step1 passed; q ends watch and its stack."""
+    _need_tmux()
     copy = tmp_path / "exercises"
     shutil.copytree(ROOT / "exercises", copy)
     temp = tmp_path / "tmp"  # the stack's folders land here (TMPDIR): what is left of it can be found
     temp.mkdir()
-    session = f"handson-watch-{os.getpid()}-{lang}"
     rc_file = tmp_path / "rc"
     command = (f"cd {ROOT} && TMPDIR={temp} {sys.executable} -m grader watch --stack embedded --lang {lang} "
                f"--submission={copy}; echo $? > {rc_file}")
-    _tmux("new-session", "-d", "-s", session, "-x", "160", "-y", "60", command)
+    tmux = Tmux(f"real-{lang}", command)
     i18n.set_lang(lang)
-    passed = i18n.t("watch.summary", target="step1", passed=len(STEP1), total=len(STEP1))
-    screen = ""
-
-    def pane() -> str:
-        result = _tmux("capture-pane", "-p", "-t", session, check=False)
-        return result.stdout if result.returncode == 0 else ""
-
+    deadline = time.monotonic() + 240
     try:
-        deadline = time.monotonic() + 240
-        while time.monotonic() < deadline:
-            screen = pane()
-            if i18n.t("watch.keys") in screen:
-                break
-            assert not rc_file.exists(), f"watch ended before its screen: {screen}"
-            time.sleep(0.5)
-        assert i18n.t("watch.keys") in screen, screen
+        screen = tmux.wait_for(i18n.t("watch.keys"), deadline, rc_file)
         uri = re.search(r"http://127\.0\.0\.1:\d+", screen).group()
         time.sleep(0.5)
         # saving the file is all the learner does
-        (copy / "step1.py").write_text((ROOT / "solutions" / "step1.py").read_text(encoding="utf-8"), encoding="utf-8")
-        while time.monotonic() < deadline and passed not in screen:
-            time.sleep(1.0)
-            screen = pane()
-        assert passed in screen, screen
-        assert "step1 ✔" in screen
-        _tmux("send-keys", "-t", session, "q")
-        end = time.monotonic() + 90
-        while time.monotonic() < end and not rc_file.exists():
-            time.sleep(0.5)
-        assert rc_file.exists(), pane()
-        assert rc_file.read_text().strip() == "0"
+        (copy / "step1.py").write_text((ROOT / "solutions" / "step1.py").read_text(encoding="utf-8"),
+                                       encoding="utf-8")
+        screen = tmux.wait_for(i18n.t("watch.summary", target="step1", passed=len(STEP1), total=len(STEP1)),
+                               deadline, rc_file)
+        assert "step1 ✔" in screen and "✘" not in screen, screen
+        tmux.keys("q")
+        assert _ended(rc_file, 90) == "0", tmux.screen()
         from grader.stack.base import http_ok
 
         assert not http_ok(uri + "/health", timeout=2.0), "the stack watch started still answers"
@@ -642,5 +686,4 @@ def test_watch_in_tmux_grades_a_saved_step_on_its_own_stack(tmp_path, lang):
         record = json.loads((copy / ".handson" / "progress.json").read_text(encoding="utf-8"))
         assert record["steps"]["step1"]["passed_at"]
     finally:
-        _tmux("kill-session", "-t", session, check=False)
-        _tmux("kill-server", check=False)
+        tmux.close()
