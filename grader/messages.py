@@ -1169,6 +1169,8 @@ MESSAGES = {
                         "ja": "段階的なヒントは 5 つの Step 用です。練習課題のヒントは不合格のメッセージにあります"},
     "watch.watcher_failed": {"en": "saved files are no longer noticed ({error}); press r to grade, q to quit",
                             "ja": "ファイルの保存を検知できなくなりました（{error}）。r で採点、q で終了できます"},
+    "watch.stack_gone": {"en": "the stack watch started has stopped (exit {code}): press q, then start watch again",
+                        "ja": "watch が起動したスタックが停止しました（終了コード {code}）。q で終了し、watch をもう一度起動してください"},
     "watch.stopping": {"en": "stopping the stack watch started…",
                       "ja": "watch が起動したスタックを停止しています…"},
     "watch.ended": {"en": "watch ended",

@@ -235,6 +235,11 @@ def hint_lines(record: dict, rows: list[Row] | None, target: Target | None) -> t
     return lines, check.id, max(reached, level)
 
 
+def _level(record: dict, check_id: str) -> int:
+    reached = record.get("hints", {}).get(check_id)
+    return reached if isinstance(reached, int) and reached in loop.LEVELS else 0
+
+
 def drill_folders(repository: Path) -> dict[Path, str]:
     """{folder: drill id} of the practice drills started in ``repository`` (one or two levels down)."""
     from grader.practice.grading import STATE
@@ -456,7 +461,7 @@ def main(args) -> int:
         except StackError as e:
             print(e.describe(), file=sys.stderr)
             return 3
-        return _loop(submission, env, stack_text, out)
+        return _loop(submission, env, stack_text, out, client)
     except (Stopped, KeyboardInterrupt):
         return 0
     finally:
@@ -472,7 +477,7 @@ def main(args) -> int:
         out.say(t("watch.ended"))
 
 
-def _loop(submission: Path, env: dict, stack_text: str, out: Terminal) -> int:
+def _loop(submission: Path, env: dict, stack_text: str, out: Terminal, client=None) -> int:
     repository = progress.repository_of(submission)
     record_path = progress.progress_path(submission)
     drills = drill_folders(repository)
@@ -545,6 +550,9 @@ def _loop(submission: Path, env: dict, stack_text: str, out: Terminal) -> int:
                     screen.graded_at = time.strftime("%H:%M:%S")
                     screen.status = ""
                 grading = None
+                gone = client.exited() if client is not None and hasattr(client, "exited") else None
+                if gone is not None:  # the stack's own process ended (killed): gradings cannot work any more
+                    screen.status = t("watch.stack_gone", code=gone)
             if keys_open and out.fd in readable:
                 data = os.read(out.fd, 64)
                 if not data:
@@ -561,7 +569,9 @@ def _loop(submission: Path, env: dict, stack_text: str, out: Terminal) -> int:
                         lines, check_id, reached = hint_lines(screen.record, screen.rows, target)
                         screen.hint = lines
                         if check_id is not None:
-                            screen.record.setdefault("hints", {})[check_id] = reached
+                            # read afresh: a grading may have just written the record
+                            screen.record, _ = progress.load(record_path)
+                            screen.record["hints"][check_id] = max(reached, _level(screen.record, check_id))
                             try:
                                 progress.save(record_path, screen.record)
                             except OSError as e:

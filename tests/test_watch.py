@@ -454,6 +454,33 @@ def test_a_watcher_that_stops_is_told_and_r_still_grades(tmp_path, monkeypatch):
         thread.join(5)
 
 
+def test_a_stack_that_died_is_told_after_the_next_grading(tmp_path, monkeypatch):
+    import io
+
+    class Dead:
+        def exited(self):
+            return -9
+
+    FakeGrading.started = queue.Queue()
+    monkeypatch.setattr(watch, "Grading", FakeGrading)
+    repo = make_repo(tmp_path)
+    keys_r, keys_w = os.pipe()
+    out = io.StringIO()
+    thread = threading.Thread(target=watch._loop, args=(repo / "exercises", {}, "stand-in",
+                                                        watch.Terminal(os.fdopen(keys_r, "r"), out), Dead()))
+    thread.start()
+    try:
+        _until(lambda: "step1" in out.getvalue(), "the first screen")
+        os.write(keys_w, b"r")
+        _until(lambda: i18n.t("watch.stack_gone", code=-9) in out.getvalue(), "the stack's end")
+        os.write(keys_w, b"q")
+        thread.join(20)
+        assert not thread.is_alive()
+    finally:
+        os.close(keys_w)
+        thread.join(5)
+
+
 # -- the command on a stand-in stack (only /health answers; nothing is graded) --------------------------------
 class _Health(http.server.BaseHTTPRequestHandler):
     def do_GET(self):
