@@ -662,16 +662,28 @@ def test_in_tmux_the_screen_answers_keys_and_q_quits(tmp_path, health_only, lang
 
 
 def _stack_processes(folder: Path) -> list:
+    """Processes started under ``TMPDIR=folder`` (every service inherits TMPDIR) or naming ``folder``."""
     import psutil
 
     found = []
     for proc in psutil.process_iter(["pid", "cmdline"]):
         try:
-            if any(str(folder) in part for part in proc.info["cmdline"] or []):
+            named = any(str(folder) in part for part in proc.info["cmdline"] or [])
+            if named or proc.environ().get("TMPDIR") == str(folder):
                 found.append(proc)
         except (psutil.Error, TypeError):
             continue
     return found
+
+
+def _none_left(folder: Path, seconds: float = 15.0) -> list:
+    """What is still running of ``folder``'s processes after ``seconds`` (the pane's shell ends just after rc)."""
+    end = time.monotonic() + seconds
+    left = _stack_processes(folder)
+    while left and time.monotonic() < end:
+        time.sleep(0.5)
+        left = _stack_processes(folder)
+    return left
 
 
 @pytest.mark.realstack
@@ -707,7 +719,7 @@ def test_watch_in_tmux_grades_a_saved_step_on_its_own_stack(tmp_path, lang):
         from grader.stack.base import http_ok
 
         assert not http_ok(uri + "/health", timeout=2.0), "the stack watch started still answers"
-        left = _stack_processes(temp)
+        left = _none_left(temp)
         assert not left, [p.info["cmdline"] for p in left]
         # a submission folder outside a repository keeps its own record (grader/progress.py)
         record = json.loads((copy / ".handson" / "progress.json").read_text(encoding="utf-8"))
