@@ -1,5 +1,5 @@
 """``python -m grader``: start/stop/look inside a grading stack, merge the reports of shards, export the learner release,
-practice drills, the class's similarity report."""
+practice drills, the learner loop (watch, hint, progress, reset), the class's similarity report."""
 
 from __future__ import annotations
 
@@ -192,6 +192,12 @@ def build_parser() -> argparse.ArgumentParser:
     from grader.practice import cli as practice_cli
 
     practice_cli.add_parser(sub)
+    from grader import loop
+
+    loop.add_parsers(sub)
+    from grader import watch
+
+    watch.add_parser(sub)
     from grader import similarity
 
     similarity.add_parser(sub)
@@ -225,6 +231,14 @@ def main(argv: list[str] | None = None) -> int:
         from grader.practice import cli as practice_cli
 
         return practice_cli.main(args)
+    if args.command == "watch":
+        from grader import watch
+
+        return watch.main(args)
+    if args.command in ("hint", "progress", "reset"):
+        from grader import loop
+
+        return loop.main(args)
     if args.command == "merge":
         return _merge(args)
     if args.command == "similarity":

@@ -19,6 +19,8 @@ from pathlib import Path
 from grader import catalog, classroom
 
 INSTRUCTOR_ONLY = ("solutions", "tests", "bench", ".ci", ".git")
+# The instructor's own learner record (grader/progress.py): a release starts without one.
+NOT_RELEASED = (".handson",)
 # The practice drills' reference solutions (and the faulty variants made from them) stay on the instructor side.
 PRACTICE_DRILLS = Path("grader/practice/drills")
 PRACTICE_INSTRUCTOR_ONLY = ("SOLUTION", "FAULTS")
@@ -69,7 +71,7 @@ def _strip_catalogue(source: str, hidden: set[str]) -> str:
 
 def _strip_messages(source: str, hidden: set[str]) -> str:
     for check_id in hidden:
-        for suffix in ("title", "hint"):
+        for suffix in ("title", "hint", "hint1", "hint3"):
             source = re.sub(rf'^\s*"{re.escape(check_id)}\.{suffix}": \{{.*?\}},\n', "", source, flags=re.M | re.S)
     return source
 
@@ -100,7 +102,7 @@ def export(root: Path, dest: Path) -> Path:
     hidden = {c.id for c in catalog.CHECKS if c.hidden}
     for path in _tracked_files(root):
         rel = path.relative_to(root)
-        if rel.parts[0] in INSTRUCTOR_ONLY or rel == LEARNER_README or not path.is_file():
+        if rel.parts[0] in INSTRUCTOR_ONLY + NOT_RELEASED or rel == LEARNER_README or not path.is_file():
             continue
         target = dest / rel
         target.parent.mkdir(parents=True, exist_ok=True)

@@ -39,12 +39,10 @@ def check(check_id: str):
 # -- options ---------------------------------------------------------------------------------------
 def pytest_addoption(parser):
     group = parser.getgroup("handson", "MLflow hands-on grader")
-    group.addoption("--submission", default=None, metavar="DIR",
-                    help="grade the scripts in DIR (default: exercises/)")
     group.addoption("--submissions", default=None, metavar="DIR",
                     help="grade every sub-folder of DIR as one learner")
     # Options `python -m grader` takes too: defined once, in grader/options.py.
-    options.add_to_pytest(group, "stack", "submission_timeout", "stack_timeout", "lang")
+    options.add_to_pytest(group, "submission", "stack", "submission_timeout", "stack_timeout", "lang")
     group.addoption("--grade-json", default=None, metavar="PATH",
                     help="write Gradescope results.json (a folder, one file per learner, with --submissions)")
     group.addoption("--gradebook", default=None, metavar="PATH", help="write a CSV gradebook")
@@ -573,6 +571,13 @@ def pytest_sessionfinish(session, exitstatus):
             learner, checks = next(iter(per_learner.items()))
             report.write_gradescope(cfg.grade_json, checks, uri, learner=learner, folder=folders.get(learner),
                                     restarts=report.restarts_of(learner, restarts))
+    if not cfg.submissions and per_learner:
+        # The learner's own record (.handson/progress.json): one run of one submission, never a class.
+        from grader import progress
+
+        warning = progress.record(cfg.submission, results)
+        if warning:
+            print(warning, file=sys.stderr)
     previous = config.stash.get(_PREVIOUS, None)
     if previous is not None:
         config.stash[_CHANGES] = report.change_lines(results, previous, folders)
