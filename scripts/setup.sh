@@ -3,8 +3,8 @@
 # (where possible) the no-Docker stack. Safe to run again: a working .venv and installed tools are reused.
 #   bash scripts/setup.sh              grader + local stack (MariaDB, bubblewrap, MinIO)
 #   bash scripts/setup.sh --no-stack   grader only (grade with --stack embedded or docker)
-#   bash scripts/setup.sh --with-browser  also Chromium, Japanese fonts and Playwright: the suite's own tests of
-#                                      the HTML report drive a real browser (.ci/run passes it)
+#   bash scripts/setup.sh --with-browser  also Chromium, Japanese fonts and Playwright (the suite's own tests of
+#                                      the HTML report drive a real browser), tmux and shellcheck (.ci/run passes it)
 # PYTHON=/path/to/python3 picks the interpreter .venv is built from (default: python3, Python >= 3.10).
 # What apt-get, pip and go print goes to .setup.log; the terminal shows a few progress lines.
 # Afterwards: .venv/bin/python -m pytest, or `. .venv/bin/activate` once per terminal, then pytest.
@@ -132,21 +132,23 @@ fi
 
 # --- the browser for the suite's own HTML-report tests (not needed to grade) -----------------------
 # Debian's chromium, driven through Playwright's Python package (its own browser download is not used),
-# and a CJK font so Japanese pages render as text, not boxes.
+# and a CJK font so Japanese pages render as text, not boxes; with them the suite's other test tools:
+# tmux (tests/test_watch.py runs watch as a person would) and shellcheck (tests/test_class_workflow.py).
 install_browser() {
   local sudo=""
   if [ "$(id -u)" != 0 ]; then sudo="sudo"; fi
   command -v apt-get >/dev/null 2>&1 || return 1
   local apt=($sudo env DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=900 install -y -q
-             --no-install-recommends chromium fonts-noto-cjk)
-  run_logged "installing chromium and fonts-noto-cjk with apt-get (~1-2 min)" "${apt[@]}" \
+             --no-install-recommends chromium fonts-noto-cjk tmux shellcheck)
+  run_logged "installing chromium, fonts-noto-cjk, tmux and shellcheck with apt-get (~1-2 min)" "${apt[@]}" \
     || { run_logged "apt-get update" $sudo apt-get update -q && run_logged "installing chromium, second try" "${apt[@]}"; }
 }
 if [ "$WITH_BROWSER" = 1 ]; then
-  if command -v chromium >/dev/null 2>&1 && fc-list 2>/dev/null | grep -qi "Noto Sans CJK"; then
-    say "chromium and a CJK font already installed"
+  if command -v chromium >/dev/null 2>&1 && fc-list 2>/dev/null | grep -qi "Noto Sans CJK" \
+     && command -v tmux >/dev/null 2>&1 && command -v shellcheck >/dev/null 2>&1; then
+    say "chromium, a CJK font, tmux and shellcheck already installed"
   else
-    install_browser || die "cannot install chromium and fonts-noto-cjk (needs apt-get and root or sudo)"
+    install_browser || die "cannot install chromium, fonts-noto-cjk, tmux and shellcheck (needs apt-get and root or sudo)"
   fi
   run_logged "installing playwright into .venv (drives the system chromium)" \
     env PIP_DISABLE_PIP_VERSION_CHECK=1 "$VPY" -m pip install --progress-bar off -e '.[browser]' \

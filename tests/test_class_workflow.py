@@ -85,7 +85,7 @@ def test_the_workflows_pass_actionlint(tmp_path, args):
                           capture_output=True, text=True)
     assert lint.returncode == 0, lint.stdout + lint.stderr
     if shutil.which("shellcheck") is None and IN_CI:
-        pytest.fail("shellcheck is not installed: actionlint checks run: scripts with it (.ci/run installs it)")
+        pytest.fail("shellcheck is not installed: actionlint checks run: scripts with it (scripts/setup.sh --with-browser installs it)")
 
 
 def test_classroom_options_are_checked():

@@ -688,8 +688,7 @@ def _none_left(folder: Path, seconds: float = 15.0) -> list:
 
 @pytest.mark.realstack
 @pytest.mark.slow
-@pytest.mark.parametrize("lang", ["en", pytest.param("ja", marks=pytest.mark.skipif(
-    not os.environ.get("HANDSON_WATCH_BOTH"), reason="one language by default (HANDSON_WATCH_BOTH=1: both)"))])
+@pytest.mark.parametrize("lang", i18n.LANGS)
 def test_watch_in_tmux_grades_a_saved_step_on_its_own_stack(tmp_path, lang):
     """A person's loop on a real stack: watch starts an embedded stack, the learner saves step1.py (the
     reference solution) into a copy of the exercises, the screen shows step1 passed; q ends watch and its stack."""
