@@ -27,7 +27,7 @@ SCRIPT_TIMEOUT = 240
 
 
 # -- tests that need the machine to themselves ---------------------------------------------------------------
-# The suite runs with pytest-xdist (`-n 2`, README). A test marked `alone` counts every sandbox process of the
+# The suite may run with pytest-xdist (`-n 2 --dist loadfile`, README). A test marked `alone` counts every sandbox process of the
 # machine, measures a CPU cap or times a fault: while it runs (setup to teardown, module fixtures included),
 # no other test of this run does. Two flock'ed files shared by the run's workers: `machine`, held shared by
 # every other test and exclusively by an `alone` one, and `gate`, which an `alone` test holds while it waits,
