@@ -8,6 +8,7 @@ import json
 import os
 import queue
 import re
+import shlex
 import shutil
 import signal
 import subprocess
@@ -628,6 +629,15 @@ class Tmux:
             time.sleep(0.5)
         raise AssertionError(f"{wanted!r} not on the screen:\n{screen}")
 
+    def save_from_shell(self, source: Path, target: Path) -> None:
+        """Type ``cp source target`` into a shell in a second window of the session (the learner's editor
+        saving the file); watch's window stays the one the screen is read from."""
+        self.run("new-window", "-d", "-t", self.session, "-n", "editor")
+        self.keys_to(f"{self.session}:editor", f"cp {shlex.quote(str(source))} {shlex.quote(str(target))}", "Enter")
+
+    def keys_to(self, target: str, *keys: str) -> None:
+        self.run("send-keys", "-t", target, *keys)
+
     def close(self) -> None:
         self.run("kill-server", check=False)
 
@@ -707,9 +717,8 @@ def test_watch_in_tmux_grades_a_saved_step_on_its_own_stack(tmp_path, lang):
         screen = tmux.wait_for(i18n.t("watch.keys"), deadline, rc_file)
         uri = re.search(r"http://127\.0\.0\.1:\d+", screen).group()
         time.sleep(0.5)
-        # saving the file is all the learner does
-        (copy / "step1.py").write_text((ROOT / "solutions" / "step1.py").read_text(encoding="utf-8"),
-                                       encoding="utf-8")
+        # saving the file is all the learner does: here from a shell in a second tmux window, as by hand
+        tmux.save_from_shell(ROOT / "solutions" / "step1.py", copy / "step1.py")
         screen = tmux.wait_for(i18n.t("watch.summary", target="step1", passed=len(STEP1), total=len(STEP1)),
                                deadline, rc_file)
         assert "step1 ✔" in screen and "✘" not in screen, screen
