@@ -302,6 +302,43 @@ class FakeGrading:
         pass
 
 
+class _Loop:
+    """watch's loop in a thread on a stand-in terminal: keys through a pipe, the screen into a string."""
+
+    def __init__(self, submission: Path, env: dict | None = None, stack=None):
+        import io
+
+        keys_r, self._keys = os.pipe()
+        self.out = io.StringIO()
+        args = (submission, env or {}, "stand-in", watch.Terminal(os.fdopen(keys_r, "r"), self.out))
+        self.code = None
+        self.thread = threading.Thread(target=self._run, args=args + ((stack,) if stack else ()))
+
+    def _run(self, *args) -> None:
+        self.code = watch._loop(*args)
+
+    def __enter__(self) -> "_Loop":
+        self.thread.start()
+        return self
+
+    def screen(self) -> str:
+        return self.out.getvalue()
+
+    def press(self, key: bytes) -> None:
+        os.write(self._keys, key)
+
+    def quit(self) -> int | None:
+        """q, then the loop's own return code (it must end by itself)."""
+        self.press(b"q")
+        self.thread.join(20)
+        assert not self.thread.is_alive()
+        return self.code
+
+    def __exit__(self, *exc) -> None:
+        os.close(self._keys)
+        self.thread.join(5)
+
+
 def _until(predicate, what, timeout=20.0):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -313,21 +350,13 @@ def _until(predicate, what, timeout=20.0):
 
 @pytest.mark.parametrize("lang", i18n.LANGS)
 def test_saving_grades_that_step_h_climbs_and_q_quits(tmp_path, monkeypatch, lang):
-    import io
-
     i18n.set_lang(lang)
     FakeGrading.started = queue.Queue()
     monkeypatch.setattr(watch, "Grading", FakeGrading)
     repo = make_repo(tmp_path)
     submission = repo / "exercises"
-    keys_r, keys_w = os.pipe()
-    out = io.StringIO()
-    term = watch.Terminal(os.fdopen(keys_r, "r"), out)
-    outcome = {}
-    thread = threading.Thread(target=lambda: outcome.setdefault(
-        "code", watch._loop(submission, {"HANDSON_STACK_FILE": "/x/stack.json"}, "stand-in", term)))
-    thread.start()
-    try:
+    with _Loop(submission, {"HANDSON_STACK_FILE": "/x/stack.json"}) as loop:
+        out = loop.out
         _until(lambda: i18n.t("watch.not_graded_yet", target="step1") in out.getvalue(), "the first screen")
         time.sleep(0.3)  # the watcher thread is up
         (submission / "step1.py").write_text("print('first try')\n")
@@ -337,9 +366,9 @@ def test_saving_grades_that_step_h_climbs_and_q_quits(tmp_path, monkeypatch, lan
         _until(lambda: i18n.t("watch.summary", target="step1", passed=len(STEP1) - 1, total=len(STEP1))
                in out.getvalue(), "the failing verdict")
         assert "expected: an experiment" in out.getvalue()
-        os.write(keys_w, b"h")
+        loop.press(b"h")
         _until(lambda: i18n.t("loop.level1") in out.getvalue(), "hint 1")
-        os.write(keys_w, b"h")
+        loop.press(b"h")
         _until(lambda: i18n.t("loop.level2") in out.getvalue(), "hint 2")
         assert progress.load(repo / ".handson" / "progress.json")[0]["hints"] == {"step1.experiment": 2}
         (submission / "notes.py").write_text("x = 1\n")  # not a step: nothing graded
@@ -348,31 +377,20 @@ def test_saving_grades_that_step_h_climbs_and_q_quits(tmp_path, monkeypatch, lan
         _until(lambda: i18n.t("watch.summary", target="step1", passed=len(STEP1), total=len(STEP1))
                in out.getvalue(), "the passing verdict")
         assert "step1 ✔" in out.getvalue()
-        os.write(keys_w, b"r")
+        loop.press(b"r")
         assert FakeGrading.started.get(timeout=20)[0] == watch.Target("step", "step1")
         assert FakeGrading.started.empty()
-        os.write(keys_w, b"q")
-        thread.join(20)
-        assert not thread.is_alive() and outcome["code"] == 0
-    finally:
-        os.close(keys_w)
-        thread.join(5)
+        assert loop.quit() == 0
     assert "\x1b" not in out.getvalue()
 
 
 def test_a_burst_of_saves_grades_once(tmp_path, monkeypatch):
-    import io
-
     FakeGrading.started = queue.Queue()
     monkeypatch.setattr(watch, "Grading", FakeGrading)
     repo = make_repo(tmp_path)
     submission = repo / "exercises"
-    keys_r, keys_w = os.pipe()
-    out = io.StringIO()
-    term = watch.Terminal(os.fdopen(keys_r, "r"), out)
-    thread = threading.Thread(target=watch._loop, args=(submission, {}, "stand-in", term))
-    thread.start()
-    try:
+    with _Loop(submission) as loop:
+        out = loop.out
         _until(lambda: "step1" in out.getvalue(), "the first screen")
         time.sleep(0.3)
         for i in range(5):
@@ -381,17 +399,10 @@ def test_a_burst_of_saves_grades_once(tmp_path, monkeypatch):
         assert FakeGrading.started.get(timeout=20)[0] == watch.Target("step", "step2")
         time.sleep(1.0)
         assert FakeGrading.started.empty()
-        os.write(keys_w, b"q")
-        thread.join(20)
-        assert not thread.is_alive()
-    finally:
-        os.close(keys_w)
-        thread.join(5)
+        loop.quit()
 
 
 def test_saving_a_drill_script_grades_that_drill(tmp_path, monkeypatch):
-    import io
-
     FakeGrading.started = queue.Queue()
     monkeypatch.setattr(watch, "Grading", FakeGrading)
     repo = make_repo(tmp_path)
@@ -399,12 +410,8 @@ def test_saving_a_drill_script_grades_that_drill(tmp_path, monkeypatch):
     drill.mkdir(parents=True)
     (drill / ".practice.json").write_text(json.dumps({"drill": "log_params", "seed": 3}))
     (drill / "log_params.py").write_text("# stub\n")
-    keys_r, keys_w = os.pipe()
-    out = io.StringIO()
-    term = watch.Terminal(os.fdopen(keys_r, "r"), out)
-    thread = threading.Thread(target=watch._loop, args=(repo / "exercises", {}, "stand-in", term))
-    thread.start()
-    try:
+    with _Loop(repo / "exercises") as loop:
+        out = loop.out
         _until(lambda: i18n.t("watch.drills", count=1) in out.getvalue(), "the first screen")
         time.sleep(0.3)
         (drill / "notes.py").write_text("x = 1\n")  # not the drill's script
@@ -412,20 +419,13 @@ def test_saving_a_drill_script_grades_that_drill(tmp_path, monkeypatch):
         assert FakeGrading.started.get(timeout=20)[0] == watch.Target("drill", str(drill.resolve()))
         _until(lambda: i18n.t("watch.summary", target="practice/first", passed=1, total=2) in out.getvalue(),
                "the drill's verdict")
-        os.write(keys_w, b"h")
+        loop.press(b"h")
         _until(lambda: i18n.t("watch.hint_drill") in out.getvalue(), "no layered hint for a drill")
         assert FakeGrading.started.empty()
-        os.write(keys_w, b"q")
-        thread.join(20)
-        assert not thread.is_alive()
-    finally:
-        os.close(keys_w)
-        thread.join(5)
+        loop.quit()
 
 
 def test_a_watcher_that_stops_is_told_and_r_still_grades(tmp_path, monkeypatch):
-    import io
-
     import watchfiles
 
     def broken(*args, **kwargs):
@@ -437,27 +437,16 @@ def test_a_watcher_that_stops_is_told_and_r_still_grades(tmp_path, monkeypatch):
     monkeypatch.setattr(watchfiles, "watch", broken)
     i18n.set_lang("ja")
     repo = make_repo(tmp_path)
-    keys_r, keys_w = os.pipe()
-    out = io.StringIO()
-    thread = threading.Thread(target=watch._loop, args=(repo / "exercises", {}, "stand-in",
-                                                        watch.Terminal(os.fdopen(keys_r, "r"), out)))
-    thread.start()
-    try:
+    with _Loop(repo / "exercises") as loop:
+        out = loop.out
         _until(lambda: "inotify watch limit reached" in out.getvalue(), "the watcher's failure")
         assert "ファイルの保存を検知できなくなりました" in out.getvalue()
-        os.write(keys_w, b"r")
+        loop.press(b"r")
         assert FakeGrading.started.get(timeout=20)[0] == watch.Target("step", "step1")
-        os.write(keys_w, b"q")
-        thread.join(20)
-        assert not thread.is_alive()
-    finally:
-        os.close(keys_w)
-        thread.join(5)
+        loop.quit()
 
 
 def test_a_stack_that_died_is_told_after_the_next_grading(tmp_path, monkeypatch):
-    import io
-
     class Dead:
         def exited(self):
             return -9
@@ -465,21 +454,12 @@ def test_a_stack_that_died_is_told_after_the_next_grading(tmp_path, monkeypatch)
     FakeGrading.started = queue.Queue()
     monkeypatch.setattr(watch, "Grading", FakeGrading)
     repo = make_repo(tmp_path)
-    keys_r, keys_w = os.pipe()
-    out = io.StringIO()
-    thread = threading.Thread(target=watch._loop, args=(repo / "exercises", {}, "stand-in",
-                                                        watch.Terminal(os.fdopen(keys_r, "r"), out), Dead()))
-    thread.start()
-    try:
+    with _Loop(repo / "exercises", stack=Dead()) as loop:
+        out = loop.out
         _until(lambda: "step1" in out.getvalue(), "the first screen")
-        os.write(keys_w, b"r")
+        loop.press(b"r")
         _until(lambda: i18n.t("watch.stack_gone", code=-9) in out.getvalue(), "the stack's end")
-        os.write(keys_w, b"q")
-        thread.join(20)
-        assert not thread.is_alive()
-    finally:
-        os.close(keys_w)
-        thread.join(5)
+        loop.quit()
 
 
 # -- the command on a stand-in stack (only /health answers; nothing is graded) --------------------------------
