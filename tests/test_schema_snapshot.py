@@ -102,3 +102,31 @@ def test_a_broken_snapshot_is_ignored(tmp_path, monkeypatch):
     finally:
         again.stop()
     assert schema.load(path) is not None and "alembic_versiom" not in path.read_text()
+
+
+def test_services_started_beside_each_other_stay_in_their_boxes(tmp_path):
+    """MinIO starts while the database and the schema do. Its process must come from the stack's own thread:
+    bubblewrap's --die-with-parent fires when the *thread* that started it ends (seen: MinIO killed, restarted
+    by the watchdog, and the first one left running, adopted by init). Seconds after the start every recorded
+    service is still the one running; after stop nothing of the stack runs."""
+    require_local_stack()
+    import time
+
+    import psutil
+
+    from grader.stack.local import LocalStack
+
+    stack = LocalStack(base_dir=tmp_path)
+    info = stack.start()
+    try:
+        time.sleep(3)
+        for name, pid in info.pids.items():
+            assert psutil.pid_exists(pid) and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE, name
+        assert stack.info.pids == info.pids
+    finally:
+        stack.stop()
+    left = []
+    for proc in psutil.process_iter(["pid", "cmdline"]):
+        if any(str(stack.workdir) in part for part in proc.info["cmdline"] or []):
+            left.append((proc.pid, " ".join(proc.info["cmdline"])[:120]))
+    assert not left, left

@@ -113,8 +113,11 @@ class LocalStack:
         self.workdir.chmod(0o711)  # each service enters it to reach its own folder, none can list it
         guard("+", "d", self.workdir)
         try:
-            # MinIO starts beside the database and MLflow's schema; MLflow needs all three.
-            minio = _Beside(self._start_minio)
+            # MinIO starts beside the database and MLflow's schema; MLflow needs all three. Its process is
+            # started from this thread: bubblewrap's --die-with-parent (PR_SET_PDEATHSIG) fires when the *thread*
+            # that started it ends, so only the wait and the keys run in the other thread.
+            launched = self._launch_minio()
+            minio = _Beside(lambda: self._configure_minio(*launched))
             try:
                 db = self._start_db()
                 self._create_schema(db)
@@ -249,7 +252,7 @@ class LocalStack:
                 pass
 
     # -- MinIO -----------------------------------------------------------------------------------
-    def _start_minio(self) -> dict:
+    def _launch_minio(self) -> tuple[ServiceProcess, str, str, str]:
         minio_bin = find_binary("minio")
         port = free_port("minio", self.ports.get("minio"))
         console = port_for.select_random()
@@ -263,7 +266,9 @@ class LocalStack:
         argv = sandbox.service_argv(self.uids["minio"], argv, [home])
         service = ServiceProcess("minio", argv, self.workdir / "minio.log", env=env, port=port).start()
         self.services.append(service)
-        endpoint = f"127.0.0.1:{port}"
+        return service, f"127.0.0.1:{port}", user, password
+
+    def _configure_minio(self, service: ServiceProcess, endpoint: str, user: str, password: str) -> dict:
         service.wait_ready(lambda: http_ok(f"http://{endpoint}/minio/health/ready"), self.timeout,
                            "GET /minio/health/ready answered 200")
         from minio import Minio
