@@ -613,7 +613,9 @@ class Tmux:
         """Type ``cp source target`` into a shell in a second window of the session (the learner's editor
         saving the file); watch's window stays the one the screen is read from."""
         self.run("new-window", "-d", "-t", self.session, "-n", "editor")
-        self.keys_to(f"{self.session}:editor", f"cp {shlex.quote(str(source))} {shlex.quote(str(target))}", "Enter")
+        # `; exit` closes the window, so that the session ends with watch (its server names the test's folder)
+        self.keys_to(f"{self.session}:editor", f"cp {shlex.quote(str(source))} {shlex.quote(str(target))}; exit",
+                     "Enter")
 
     def keys_to(self, target: str, *keys: str) -> None:
         self.run("send-keys", "-t", target, *keys)
