@@ -23,7 +23,7 @@ from grader.report import num as points  # hooks take an argument named `report`
 from grader.session import GradingSession, class_learners
 
 _SESSION = pytest.StashKey[GradingSession]()
-_RESULTS = pytest.StashKey[list]()
+_COLLECTOR = pytest.StashKey["_Collector"]()
 
 
 def check(check_id: str):
@@ -122,8 +122,8 @@ def pytest_configure(config):
         # More shards than learners (a small class in a fixed CI matrix): this shard grades no one and
         # writes empty reports; the merge takes them like any other shard's.
         config.stash[_EMPTY_SHARD] = True
-    config.stash[_RESULTS] = []
-    config.pluginmanager.register(_Collector(config), "handson-collector")
+    collector = config.stash[_COLLECTOR] = _Collector(config)
+    config.pluginmanager.register(collector, "handson-collector")
     if workerinput is None:
         _read_class_files(config, cfg)
     if _grades(config):
@@ -441,10 +441,12 @@ def pytest_runtest_makereport(item, call):
 # -- results and reports ---------------------------------------------------------------------------
 class _Collector:
     """Gathers one result per check from the reports (xdist forwards workers' reports here) and,
-    for a batch, says when each learner is fully graded."""
+    for a batch, says when each learner is fully graded. ``results`` is the run's one list of results:
+    the reports and the summary read it here."""
 
     def __init__(self, config):
         self.config = config
+        self.results: list[report.Result] = []
         self.expected: dict[str, int] = {}
         self.done: dict[str, int] = {}
 
@@ -483,7 +485,7 @@ class _Collector:
         if "handson_status" not in props:
             return
         result = result_of(props)
-        results = self.config.stash[_RESULTS]
+        results = self.results
         if any(r.learner == result.learner and r.check == result.check for r in results):
             # A check reported twice (its worker crashed, and it ran again elsewhere): the later one counts.
             results[:] = [r for r in results if not (r.learner == result.learner and r.check == result.check)]
@@ -493,7 +495,7 @@ class _Collector:
         self.done[result.learner] = self.done.get(result.learner, 0) + 1
         if self.config.stash[_SESSION].cfg.submissions and self.done[result.learner] == self.expected.get(
                 result.learner):
-            mine = [r for r in self.config.stash[_RESULTS] if r.learner == result.learner]
+            mine = [r for r in results if r.learner == result.learner]
             finished = sum(1 for k, n in self.done.items() if n == self.expected.get(k))
             reporter = self.config.pluginmanager.get_plugin("terminalreporter")
             if reporter is not None:
@@ -553,7 +555,7 @@ def pytest_sessionfinish(session, exitstatus):
     if hasattr(config, "workerinput") or _SESSION not in config.stash:
         return
     grading = config.stash[_SESSION]
-    results = config.stash[_RESULTS]
+    results = config.stash[_COLLECTOR].results
     cfg = grading.cfg
     if config.stash.get(_EMPTY_SHARD, False):
         session.exitstatus = pytest.ExitCode.OK  # nothing to grade is this shard's right answer, not "no tests"
@@ -618,7 +620,8 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
     if config.stash.get(_EMPTY_SHARD, False):
         index, total = config.stash[_SESSION].cfg.shard
         terminalreporter.write_line(t("shard.empty", index=index, total=total))
-    results = config.stash.get(_RESULTS, None)
+    collector = config.stash.get(_COLLECTOR, None)
+    results = collector.results if collector is not None else []
     if results:
         terminalreporter.write_sep("=", t("summary.title"))
         for line in report.summary_lines(results, _folders(config) if _SESSION in config.stash else None):
