@@ -480,6 +480,47 @@ def test_a_restart_is_good_only_when_the_service_itself_holds_its_port(tmp_path)
         owner.stop(timeout=1)
 
 
+def test_a_service_is_started_only_from_a_thread_that_outlives_it(tmp_path):
+    """The parent-death signal follows the starting thread: a helper thread may not start a service (it would
+    be killed when the thread ends); the main thread and a thread marked as outliving its services may."""
+    from grader.stack.base import outlives_services
+
+    checked = threading.Event()
+
+    def start(name: str, found: dict, stay: bool = False) -> None:
+        try:
+            found["service"] = ServiceProcess(name, [sys.executable, "-c", "import time; time.sleep(60)"],
+                                              tmp_path / f"{name}.log").start()
+        except RuntimeError as e:
+            found["error"] = str(e)
+        if stay:  # as the watchdog does: the thread lives as long as what it started
+            checked.wait(30)
+
+    plain: dict = {}
+    helper = threading.Thread(target=start, args=("plain", plain), name="helper")
+    helper.start()
+    helper.join()
+    assert "service" not in plain and "plain would be started from thread 'helper'" in plain["error"]
+    marked: dict = {}
+    keeper = outlives_services(threading.Thread(target=start, args=("marked", marked, True)))
+    keeper.start()
+    main: dict = {}
+    start("main", main)
+    try:
+        deadline = time.monotonic() + 10
+        while "service" not in marked and "error" not in marked and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(0.5)  # long enough for a parent-death signal to have come, had one been sent
+        assert "error" not in marked and marked["service"].alive()
+        assert "error" not in main and main["service"].alive()
+    finally:
+        checked.set()
+        keeper.join()
+        for found in (marked, main):
+            if "service" in found:
+                found["service"].stop(timeout=1)
+
+
 def test_no_credentials_go_to_a_server_that_is_not_the_stacks_own(tmp_path):
     """Where the stack's MLflow runs as a service user of its own, the grader sends its admin login only to a
     listener running as that user; a stranger on the port gets nothing."""

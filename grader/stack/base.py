@@ -233,6 +233,27 @@ def guard(op: str, kind: str, value) -> None:
             pass
 
 
+def outlives_services(thread: threading.Thread) -> threading.Thread:
+    """Mark ``thread`` as one that lives as long as the services it starts (the watchdog)."""
+    thread.outlives_services = True
+    return thread
+
+
+def _refuse_short_lived_thread(name: str) -> None:
+    """A service may be started only from the main thread or one marked with ``outlives_services``.
+
+    The kernel's parent-death signal (setpriv's ``--pdeathsig``, bubblewrap's ``--die-with-parent``) fires
+    when the *thread* that started the process ends, not the process. A service started from a helper thread
+    is killed when that thread returns, and whatever restarts it races the first copy (seen: MinIO started
+    beside the database, killed, restarted by the watchdog, the first one orphaned on the same port). Refused
+    here, loudly, so that the next parallel start fails in the suite's tests instead of in a learner's stack."""
+    here = threading.current_thread()
+    if here is threading.main_thread() or getattr(here, "outlives_services", False):
+        return
+    raise RuntimeError(f"{name} would be started from thread {here.name!r}, which ends before the service: "
+                       "its parent-death signal would kill it then (start services from the main thread)")
+
+
 class ServiceProcess:
     """One server as a child process: own process group, log file, readiness that watches the process.
 
@@ -257,6 +278,7 @@ class ServiceProcess:
         self.what = ""
 
     def start(self) -> "ServiceProcess":
+        _refuse_short_lived_thread(self.name)
         self.log.parent.mkdir(parents=True, exist_ok=True)
         with open(self.log, "ab") as out:
             try:

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import psutil
 
-from grader.stack.base import ServiceProcess, StackError
+from grader.stack.base import ServiceProcess, StackError, outlives_services
 
 # Consecutive failed probes before a live, running service counts as wedged (a stopped or dead one is
 # restarted at once).
@@ -49,6 +49,7 @@ class Watchdog(threading.Thread):
     def __init__(self, services: list[ServiceProcess], events_file: Path, timeout: float = 120.0,
                  interval: float = 1.0):
         super().__init__(daemon=True, name="handson-watchdog")
+        outlives_services(self)  # it restarts services, and lives as long as the stack
         self.services = services
         self.events_file = Path(events_file)
         self.timeout = timeout
