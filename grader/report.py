@@ -218,6 +218,21 @@ GRADEBOOK_FIELDS = ["learner", *GRADEBOOK_STEPS, "total", "max", "errors", "fold
 PREVIOUS_FIELDS = ["previous", "delta"]
 
 
+# A spreadsheet runs a cell that starts with one of these as a formula. The folder column is the one a learner
+# names (a folder "=HYPERLINK(...)" would run on the instructor's machine), so it is written with a leading "'",
+# which spreadsheets show as text; a name that itself starts with "'" gets one too, so reading back is exact.
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "'")
+_TEXT_FIELDS = ("folder",)
+
+
+def _as_text(value: str) -> str:
+    return "'" + value if value.startswith(_FORMULA_START) else value
+
+
+def _from_text(value: str) -> str:
+    return value[1:] if value.startswith("'") else value
+
+
 def write_gradebook(path: Path, rows: list[dict], fmt: str = "csv", roster=None):
     """Write the gradebook: ``fmt`` "csv" (the grader's own columns) or an LMS's import format (grader/lms.py,
     ``roster``: lms.Roster or None). Returns what the roster matched (lms.Matched) for an LMS format, else None."""
@@ -234,13 +249,14 @@ def write_gradebook(path: Path, rows: list[dict], fmt: str = "csv", roster=None)
         writer = csv.DictWriter(f, fieldnames=fields)
         writer.writeheader()
         for row in sorted(rows, key=lambda r: r["learner"]):
-            writer.writerow({k: row.get(k, "") for k in fields})
+            writer.writerow({k: _as_text(row.get(k, "")) if k in _TEXT_FIELDS else row.get(k, "") for k in fields})
     return None
 
 
 def read_gradebook(path: Path) -> list[dict]:
     with open(path, newline="", encoding="utf-8") as f:
-        return list(csv.DictReader(f))
+        return [{k: _from_text(v) if k in _TEXT_FIELDS and v else v for k, v in row.items()}
+                for row in csv.DictReader(f)]
 
 
 # A --grade-json folder of a class holds one Gradescope results file per learner: <folder>/<learner id>/results.json.

@@ -81,6 +81,22 @@ def test_default_gradebook_keeps_its_columns(tmp_path):
     assert [r[6] for r in rows[1:]] == [f"{TOP:g}", f"{TOP - 1:g}", f"{TOP - 2:g}"]
 
 
+def test_a_folder_name_never_runs_as_a_spreadsheet_formula(tmp_path):
+    """A learner names the folder: one starting like a formula is written as text ("'" first) and read back
+    exactly; numbers (a negative delta) stay numbers."""
+    names = {"alice": "=HYPERLINK(\"http://x\")", "bob": "-2+3", "carol": "'quoted", "dave": "plain"}
+    results = class_results({"alice": (), "bob": (), "carol": (), "dave": ()})
+    rows = report.gradebook_rows(results, folders=names)
+    rows[0]["previous"], rows[0]["delta"] = "99", "-1"
+    path = tmp_path / "grades.csv"
+    report.write_gradebook(path, rows)
+    written = {r[0]: r for r in rows_of(path)[1:]}
+    folder = CSV_HEADER.index("folder")
+    assert [written[k][folder] for k in names] == ["'=HYPERLINK(\"http://x\")", "'-2+3", "''quoted", "plain"]
+    assert written["alice"][-1] == "-1"
+    assert {r["learner"]: r["folder"] for r in report.read_gradebook(path)} == names
+
+
 # -- Canvas ----------------------------------------------------------------------------------------------------
 def test_canvas_gradebook_has_the_documented_header_and_points_possible_row(tmp_path):
     roster = lms.read_roster(write_roster(tmp_path / "roster.csv", ROSTER))
