@@ -14,6 +14,7 @@ nothing mallory started outlives the run.
 
 from __future__ import annotations
 
+import csv
 import hashlib
 import os
 import re
@@ -29,11 +30,14 @@ from conftest import IN_CI, ROOT, SUBMISSIONS
 from grader import catalog, sandbox
 from grader.stack import watchdog
 from grader.runner import stack_secrets
+from grader.session import learner_ids
 
 pytestmark = [pytest.mark.realstack, pytest.mark.slow, pytest.mark.alone]
 
 HONEST = ("alice", "山田")
-HOSTILE = ("mallory", "trudy")
+# trudy's folder name is an attack of its own: a spreadsheet opening the gradebook would run it as a formula.
+HOSTILE_FOLDERS = {"mallory": "mallory", "trudy": '=HYPERLINK("evil.example","trudy")'}
+HOSTILE = tuple(learner_ids(list(HOSTILE_FOLDERS.values())).values())  # their learner ids
 ALL_CHECKS = {c.id for c in catalog.CHECKS}
 ATTACK = re.compile(r"ATTACK (.+?): (blocked|SUCCEEDED)(.*)")
 
@@ -115,9 +119,9 @@ def assert_no_attack_succeeded(graded, mode: str) -> None:
 
 def hostile_learners(folder: Path) -> None:
     """Copy the hostile learners (with their shared helper) into a class folder."""
-    for name in HOSTILE:
-        shutil.copytree(SUBMISSIONS / "hostile" / name, folder / name)
-        shutil.copy(SUBMISSIONS / "hostile" / "_common.py", folder / name)
+    for name, folder_name in HOSTILE_FOLDERS.items():
+        shutil.copytree(SUBMISSIONS / "hostile" / name, folder / folder_name)
+        shutil.copy(SUBMISSIONS / "hostile" / "_common.py", folder / folder_name)
 
 
 @pytest.fixture
@@ -164,6 +168,10 @@ def test_hostile_learner_cannot_bend_the_class(grade_local, local_stack, local_s
         assert not leaked, f"{report.name} holds stack secrets {leaked}"
         assert "forged" not in text and "mallory was here" not in text, report
         assert "\x1b[2J" not in text and "\u202e" not in text, f"{report.name} holds a learner's raw escapes"
+    # A folder named like a formula is text in the gradebook (a leading "'"), and is still its folder.
+    with open(tmp_path / "grades.csv", newline="", encoding="utf-8") as f:
+        folders = [row["folder"] for row in csv.DictReader(f)]
+    assert "'" + HOSTILE_FOLDERS["trudy"] in folders and not any(f.startswith("=") for f in folders), folders
     # A learner's output never reaches the terminal raw (escape sequences, bidi overrides, carriage returns).
     assert "\x1b[2J" not in output and "\u202e" not in output and "\x1b]0;" not in output
     assert checkout_state() == before, "the grader's checkout changed"
