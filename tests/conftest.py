@@ -52,6 +52,27 @@ def _machine(alone: bool, run: str):
             fcntl.flock(machine, fcntl.LOCK_UN)
 
 
+# -- the fast subset ------------------------------------------------------------------------------------------
+# `pytest tests -m "not slow"` is the developer's quick run (README). Rather than marking each slow test by hand,
+# pytest_collection_modifyitems marks a test `slow` when it is marked `realstack`, or when it uses, directly or
+# through another fixture, one of SLOW_FIXTURES: they start a stack, or grade a class, once for the tests that
+# share them. A slow test this rule cannot see (it starts a stack, runs the grader or pytest in a subprocess,
+# or waits out a timeout itself) is marked `slow` in its module, with the reason. tests/test_fast_subset.py
+# holds the rule.
+SLOW_FIXTURES = frozenset({
+    "local_stack",  # MariaDB + MinIO + MLflow, once a session; grade_local and the graded-class fixtures use it
+    "embedded",  # test_stack_cli.TestEmbedded: SQLite + a folder + an MLflow server
+    "cli_run",  # test_similarity: the similarity command on a class of 14 learners
+})
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if item.get_closest_marker("slow") is None and (
+                item.get_closest_marker("realstack") is not None or SLOW_FIXTURES & set(item.fixturenames)):
+            item.add_marker(pytest.mark.slow)
+
+
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_protocol(item, nextitem):
     run = os.environ.get("PYTEST_XDIST_TESTRUNUID")  # set in each worker of one `-n` run; absent when serial
