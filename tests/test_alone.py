@@ -13,6 +13,8 @@ import subprocess
 import sys
 import textwrap
 
+import pytest
+
 from conftest import ROOT
 
 SUITE = textwrap.dedent("""\
@@ -36,6 +38,7 @@ SUITE = textwrap.dedent("""\
     """)
 
 
+@pytest.mark.slow  # a small suite under `pytest -n 2`, with sleeps (about 8 s)
 def test_alone_tests_never_overlap_another_test(tmp_path):
     shutil.copy(ROOT / "tests" / "conftest.py", tmp_path / "conftest.py")
     (tmp_path / "test_spans.py").write_text(SUITE)

@@ -175,6 +175,7 @@ def test_the_clone_token_goes_to_github_only_and_is_never_shown():
     assert "HANDSON_CLONE_TOKEN" not in clone._git_env()
 
 
+@pytest.mark.slow  # two runs of the grader in a subprocess (about 6 s)
 def test_an_empty_shard_writes_empty_reports(tmp_path):
     """More shards than learners: the last shard grades no one, starts nothing and exits 0 with empty reports
     the merge takes."""

@@ -25,6 +25,7 @@ def test_solutions_pass_every_check_on_local(tmp_path, local_db_version):
     assert [t["name"].split()[0] for t in report["tests"]] == ALL_CHECKS
 
 
+@pytest.mark.slow  # grades the solutions on an embedded stack it starts (about 2 min)
 def test_solutions_pass_every_check_on_embedded(tmp_path):
     graded = grade(tmp_path, "--stack", "embedded", submission=ROOT / "solutions")
     assert graded.statuses() == {c: "passed" for c in ALL_CHECKS}, graded.output[-3000:]
@@ -140,6 +141,7 @@ def test_japanese_locale_chooses_japanese(grade_local):
     assert "ハンズオンの得点" in graded.output
 
 
+@pytest.mark.slow  # starts a local stack with `python -m grader stack up`, grades on it twice
 def test_stack_up_then_external_twice_starts_no_new_stack(tmp_path):
     """`python -m grader stack up` in one shell, `pytest --stack external` twice in another."""
     import os

@@ -42,6 +42,7 @@ def test_folder_outside_the_repo_without_equals_sign_is_explained(tmp_path):
     assert "--submissions=DIR" in output and "Traceback" not in output, output
 
 
+@pytest.mark.slow  # pytest twice in a subprocess (about 4 s)
 def test_rootdir_error_is_told_in_the_chosen_language(tmp_path):
     """It is raised before the rest of the configuration is read, yet --lang (or HANDSON_LANG) applies."""
     (tmp_path / "alice").mkdir()

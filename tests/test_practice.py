@@ -230,6 +230,7 @@ def test_new_solve_grade_on_the_sessions_stack(tmp_path, local_stack_file):
     assert "期待: " in proc.stdout and "実際: " in proc.stdout and "None" not in proc.stdout
 
 
+@pytest.mark.slow  # exports the release, then runs the grader in it three times (about 3 s)
 def test_export_leaves_the_drills_solutions_out(tmp_path):
     out = tmp_path / "release"
     subprocess.run([sys.executable, "-m", "grader", "export", str(out)], cwd=ROOT, check=True, capture_output=True,

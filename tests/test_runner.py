@@ -148,6 +148,7 @@ def test_hanging_script_times_out_and_its_group_is_killed(submission, data_dir):
     assert group_members(pids["pgid"]) == []
 
 
+@pytest.mark.slow  # waits out the timeout and the grace before SIGKILL (about 4 s)
 def test_script_ignoring_sigterm_is_still_stopped(submission, data_dir):
     write(submission, "step1.py", """
         import os, signal, time

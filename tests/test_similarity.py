@@ -275,6 +275,7 @@ def test_usage_errors_exit_2_with_a_message(tmp_path, capsys):
     assert proc.returncode == 2 and "--submissions" in proc.stderr
 
 
+@pytest.mark.slow  # the similarity command twice (about 3 s)
 def test_an_empty_class_and_a_class_without_copies_exit_0(tmp_path):
     proc = run_cli(f"--submissions={tmp_path}", "--csv", str(tmp_path / "p.csv"))
     assert proc.returncode == 0 and proc.stdout == "" and "0 learner(s)" in proc.stderr
@@ -307,6 +308,7 @@ def test_help_lists_the_command_in_both_languages(capsys):
         assert "--threshold" in capsys.readouterr().out
 
 
+@pytest.mark.slow  # the similarity command twice on the class (about 5 s)
 def test_scores_do_not_depend_on_pythons_string_hashing(klass, tmp_path):
     """copydetect hashes k-grams with hash(), salted per process: every k-gram is kept (no winnowing choice),
     so two runs with different salts write the same CSV."""
