@@ -1,14 +1,29 @@
-"""Start ``mlflow server`` as a child process (local and embedded backends share this)."""
+"""Start MLflow's server as a child process (local and embedded backends share this).
+
+Not through the ``mlflow server`` command: that process imports MLflow (seconds of CPU), prepares the
+databases, then starts uvicorn, whose workers import MLflow again; it then stays, idle, as a parent of
+~300 MB. We start uvicorn ourselves with the command and the environment ``mlflow server`` would hand it
+(``server_launch``; tests/test_mlflow_launch.py compares both with what the installed MLflow's CLI builds,
+so an MLflow upgrade that changes them fails a test). What the CLI process does to the databases before
+uvicorn starts (create the SQLite tables, migrate the access-control database) comes from a cached copy
+of those empty, migrated SQLite files (``sqlite_templates``); the admin user is created by the workers
+themselves, MLflow's own path when ``_MLFLOW_AUTH_ADMIN_BOOTSTRAPPED`` is not set.
+"""
 
 from __future__ import annotations
 
+import importlib.metadata
+import importlib.util
+import shutil
 import sys
+import tempfile
+import uuid
 from pathlib import Path
 
 import subprocess
 
 from grader import sandbox
-from grader.stack.base import ServiceProcess, StackError, http_ok, service_env, tail_of
+from grader.stack.base import ServiceProcess, StackError, cache_dir, http_ok, service_env, tail_of
 
 
 # Two web workers: one slow request (a large upload) does not hold up /health and the other scripts.
@@ -31,6 +46,90 @@ def migrate_schema(admin_url: str, workdir: Path, timeout: float = 300.0) -> Non
         raise StackError("mysql", f"creating MLflow's tables failed (exit {done.returncode})", log, tail_of(log))
 
 
+# mlflow/server/__init__.py _run_server: the uvicorn app, and the "basic-auth" entry point of group mlflow.app
+FASTAPI_APP = "mlflow.server.fastapi_app:app"
+BASIC_AUTH_APP = "mlflow.server.auth:create_app"  # a factory: uvicorn --factory
+
+
+def server_launch(port: int, backend_store_uri: str, artifacts_destination: str, basic_auth: bool,
+                  flask_secret: str | None = None, workers: int = WORKERS) -> tuple[list[str], dict]:
+    """The uvicorn command and the environment that ``mlflow server --artifacts-destination D --host
+    127.0.0.1 --port P --workers W [--app-name basic-auth]`` (backend store URI and secret key from the
+    environment) would give it: mlflow/cli ``server`` and mlflow/server ``_run_server``, MLflow 3.17.
+    One deliberate difference: no ``_MLFLOW_AUTH_ADMIN_BOOTSTRAPPED`` (no CLI process bootstrapped the
+    admin user; each worker does, as ``create_app`` does without it)."""
+    mlflow_dir = Path(importlib.util.find_spec("mlflow").origin).parent  # finds the package, imports nothing
+    argv = [sys.executable, "-m", "uvicorn", "--log-config", str(mlflow_dir / "server" / "uvicorn_log_config.yaml"),
+            "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers)]
+    argv += ["--factory", BASIC_AUTH_APP] if basic_auth else [FASTAPI_APP]
+    env = {
+        # set in its own environment by the CLI (defaults of --x-frame-options and --enable-workspaces)
+        "MLFLOW_SERVER_X_FRAME_OPTIONS": "SAMEORIGIN",
+        "MLFLOW_ENABLE_WORKSPACES": "false",
+        # _run_server's env_map
+        "_MLFLOW_SERVER_FILE_STORE": backend_store_uri,
+        "_MLFLOW_SERVER_REGISTRY_STORE": backend_store_uri,  # no --registry-store-uri: the backend's
+        "_MLFLOW_SERVER_ARTIFACT_ROOT": "mlflow-artifacts:/",  # --serve-artifacts (the default) without a root
+        "_MLFLOW_SERVER_SERVE_ARTIFACTS": "true",
+        "_MLFLOW_SERVER_ARTIFACT_DESTINATION": artifacts_destination,
+        "MLFLOW_SERVER_SECRETS_CACHE_TTL": "60",  # the defaults of --secrets-cache-ttl / -max-size
+        "MLFLOW_SERVER_SECRETS_CACHE_MAX_SIZE": "1000",
+        "_MLFLOW_SERVER_BOOT_ID": uuid.uuid4().hex,
+        "_MLFLOW_IN_JOB_EXECUTOR": "false",
+        "_MLFLOW_SGI_NAME": "uvicorn",
+    }
+    if flask_secret:
+        env["MLFLOW_FLASK_SERVER_SECRET_KEY"] = flask_secret
+    return argv, env
+
+
+_TEMPLATE_CODE = """
+import sys
+from pathlib import Path
+folder = Path(sys.argv[1])
+from mlflow.server.auth.sqlalchemy_store import SqlAlchemyStore as AuthStore
+AuthStore().init_db(f"sqlite:///{folder / 'basic_auth.db'}")
+from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
+SqlAlchemyStore(f"sqlite:///{folder / 'mlflow.db'}", "mlflow-artifacts:/")
+"""
+
+
+def sqlite_templates(log: Path, timeout: float = 300.0) -> Path:
+    """A folder with MLflow's two SQLite databases as ``mlflow server`` leaves them before its workers start,
+    with no user yet: ``mlflow.db`` (tracking and registry tables, the Default experiment) and
+    ``basic_auth.db`` (the access control's tables). Made once per MLflow version, then copied (milliseconds)."""
+    folder = cache_dir() / f"mlflow-sqlite-{importlib.metadata.version('mlflow')}"
+    if (folder / ".complete").exists():
+        return folder
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix="mlflow-sqlite-", dir=folder.parent))
+    try:
+        with open(log, "ab") as out:
+            done = subprocess.run([sys.executable, "-c", _TEMPLATE_CODE, str(staging)], stdout=out,
+                                  stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, timeout=timeout,
+                                  cwd=staging, env=service_env(HOME=str(staging)))
+        if done.returncode != 0:
+            raise StackError("mlflow", f"creating MLflow's SQLite tables failed (exit {done.returncode})", log,
+                             tail_of(log))
+        (staging / ".complete").touch()
+        try:
+            staging.rename(folder)
+        except OSError:  # another stack made it meanwhile
+            pass
+    except subprocess.TimeoutExpired as e:
+        raise StackError("mlflow", f"creating MLflow's SQLite tables took more than {timeout:.0f} s", log) from e
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return folder
+
+
+def _seed_sqlite(path: Path, template: Path) -> None:
+    """``path`` as MLflow's CLI would have created it before its workers start (unless it exists already)."""
+    if not path.exists():
+        shutil.copyfile(template, path)
+        path.chmod(0o600)
+
+
 def start_mlflow_server(
     workdir: Path,
     port: int,
@@ -44,25 +143,28 @@ def start_mlflow_server(
 ) -> ServiceProcess:
     """``workdir`` is the server's own folder (its HOME, auth config and database); with ``uid`` it runs as
     that service user, writing only ``workdir`` (see sandbox.service_argv)."""
+    log = log or workdir / "mlflow.log"
     env = service_env(HOME=str(workdir), **(extra_env or {}))
     # The job runner (about eight worker processes) is not needed for grading and slows the start.
     env["MLFLOW_SERVER_ENABLE_JOB_EXECUTION"] = "false"
     # The store URI holds the read-write DB password: through the environment (readable by this user
     # only), not the command line (readable by every user of the machine through ps).
     env["MLFLOW_BACKEND_STORE_URI"] = backend_store_uri
-    argv = [
-        sys.executable, "-m", "mlflow", "server",
-        "--artifacts-destination", artifacts_destination,
-        "--host", "127.0.0.1",
-        "--port", str(port),
-        "--workers", str(WORKERS),
-    ]
     if auth is not None:
         env.update(auth.server_env())
-        argv += ["--app-name", "basic-auth"]
+    argv, launch_env = server_launch(port, backend_store_uri, artifacts_destination, auth is not None,
+                                     env.get("MLFLOW_FLASK_SERVER_SECRET_KEY"))
+    env.update(launch_env)
+    sqlite_db = backend_store_uri.startswith("sqlite:///")
+    if sqlite_db or auth is not None:
+        templates = sqlite_templates(log)
+        if sqlite_db:
+            _seed_sqlite(Path(backend_store_uri[len("sqlite:///"):]), templates / "mlflow.db")
+        if auth is not None:
+            _seed_sqlite(auth.db_path, templates / "basic_auth.db")
     if uid is not None:
         argv = sandbox.service_argv(uid, argv, [workdir])
-    server = ServiceProcess("mlflow", argv, log or workdir / "mlflow.log", env=env, cwd=workdir,
+    server = ServiceProcess("mlflow", argv, log, env=env, cwd=workdir,
                             port=port).start()
     try:
         server.wait_ready(lambda: http_ok(f"http://127.0.0.1:{port}/health"), timeout, "GET /health answered 200")
