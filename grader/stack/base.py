@@ -273,8 +273,12 @@ class ServiceProcess:
         self.env = env
         self.cwd = cwd
         self.proc: subprocess.Popen | None = None
-        # the readiness probe given to wait_ready (each with its own short timeout), reused by the watchdog
+        # the readiness probe given to wait_ready (each with its own short timeout), reused by restarts and by
+        # the watchdog
         self.ready: Callable[[], bool] | None = None
+        # the watchdog's probe instead, where a running service is checked for less than a start waits for
+        # (MLflow: /health, not its database); None: ``ready``
+        self.live: Callable[[], bool] | None = None
         self.what = ""
 
     def start(self) -> "ServiceProcess":

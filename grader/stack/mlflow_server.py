@@ -8,6 +8,11 @@ so an MLflow upgrade that changes them fails a test). What the CLI process does 
 uvicorn starts (create the SQLite tables, migrate the access-control database) comes from a cached copy
 of those empty, migrated SQLite files (``sqlite_templates``); the admin user is created by the workers
 themselves, MLflow's own path when ``_MLFLOW_AUTH_ADMIN_BOOTSTRAPPED`` is not set.
+
+Nor does any process touch the tracking database before the workers answer: the CLI opened its store (and
+failed on an unreachable one) before uvicorn started, while uvicorn's workers open it at their first request
+that needs it, and answer ``/health`` without it. So "ready" is ``store_answers``: ``/health``, then a
+request that reads the store (``STORE_PROBE``), with the admin's login where access control is on.
 """
 
 from __future__ import annotations
@@ -17,12 +22,15 @@ import importlib.util
 import shutil
 import sys
 import tempfile
+import urllib.error
+import urllib.request
 import uuid
 from pathlib import Path
 
 import subprocess
 
 from grader import sandbox
+from grader.stack.auth import auth_header
 from grader.stack.base import ServiceProcess, StackError, cache_dir, http_ok, service_env, tail_of
 
 
@@ -130,6 +138,32 @@ def _seed_sqlite(path: Path, template: Path) -> None:
         path.chmod(0o600)
 
 
+# A read that needs the backend store: the Default experiment, which every MLflow tracking store has (the
+# server's first store access creates it; the API cannot remove it for good, and a deleted one still answers).
+# One indexed row: cheap enough to poll.
+STORE_PROBE = "/api/2.0/mlflow/experiments/get?experiment_id=0"
+# Seconds the store read may take: a worker's first one opens the store (an engine, MLflow's schema check),
+# slow on a loaded machine; an unreachable database holds it much longer (MLflow retries the connection).
+STORE_PROBE_TIMEOUT = 10.0
+
+
+def store_answers(port: int, auth=None, timeout: float = STORE_PROBE_TIMEOUT) -> bool:
+    """MLflow's readiness: ``GET /health`` answers 200 (uvicorn's workers are up), then ``STORE_PROBE`` does
+    (the tracking store is reachable and at MLflow's schema). ``auth``: the stack's ``AuthSetup``, whose admin
+    may read any experiment; None without access control (no credentials sent). The caller makes sure the
+    port's listener is this server (``ServiceProcess.wait_ready`` checks it first) before a login goes there."""
+    base = f"http://127.0.0.1:{port}"
+    if not http_ok(base + "/health"):
+        return False
+    headers = auth_header(auth.admin_user, auth.admin_password) if auth is not None else {}
+    try:
+        with urllib.request.urlopen(urllib.request.Request(base + STORE_PROBE, headers=headers),
+                                    timeout=timeout) as resp:
+            return resp.status == 200
+    except (urllib.error.URLError, OSError, ValueError):  # HTTPError (a 500: no store; a 401) is a URLError
+        return False
+
+
 def start_mlflow_server(
     workdir: Path,
     port: int,
@@ -167,7 +201,11 @@ def start_mlflow_server(
     server = ServiceProcess("mlflow", argv, log, env=env, cwd=workdir,
                             port=port).start()
     try:
-        server.wait_ready(lambda: http_ok(f"http://127.0.0.1:{port}/health"), timeout, "GET /health answered 200")
+        # Starts and restarts (the watchdog's) wait until the store answers, as the CLI's own store access
+        # made them; the watchdog's probe of a running server stays /health: a database outage is the
+        # database's own probe's to find, and restarting MLflow would not heal it.
+        server.wait_ready(lambda: store_answers(port, auth), timeout, f"GET {STORE_PROBE} answered 200")
+        server.live = lambda: server.holds_port() and http_ok(f"http://127.0.0.1:{port}/health")
     except BaseException:
         server.stop()
         raise

@@ -77,7 +77,8 @@ class Watchdog(threading.Thread):
         if _stopped(service):
             return "stopped (SIGSTOP)"
         try:
-            ok = bool(service.ready and service.ready())
+            probe = service.live or service.ready
+            ok = bool(probe and probe())
         except Exception:
             ok = False
         if ok:
