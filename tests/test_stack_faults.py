@@ -210,15 +210,21 @@ def test_busy_port_through_the_grader_is_an_error_not_a_failure(tmp_path):
 
 
 # -- 2. a service that never gets ready, or exits at once -----------------------------------------
-def test_mlflow_never_healthy_times_out_with_log_and_leaves_nothing(tmp_path):
+@pytest.mark.parametrize("access_control", [False, True], ids=["plain", "basic-auth"])
+def test_mlflow_never_healthy_times_out_with_log_and_leaves_nothing(tmp_path, access_control):
+    """MLflow's database is a closed port: the server never counts as ready (its readiness reads the store,
+    with the admin's login where access control is on), and the failure names MLflow and its log."""
+    from grader.stack.auth import auth_setup
+
     port = _closed_port()
     db_port = _closed_port()
     backend = f"mysql+pymysql://u:p@127.0.0.1:{db_port}/x"
     artifacts = tmp_path / "artifacts"
     artifacts.mkdir()
+    auth = auth_setup(tmp_path, guard=True) if access_control else None
     start = time.monotonic()
     with pytest.raises(StackError) as raised:
-        start_mlflow_server(tmp_path, port, backend, str(artifacts), timeout=8)
+        start_mlflow_server(tmp_path, port, backend, str(artifacts), timeout=8, auth=auth)
     took = time.monotonic() - start
     error = raised.value
     text = str(error)
@@ -235,6 +241,69 @@ def test_mlflow_never_healthy_times_out_with_log_and_leaves_nothing(tmp_path):
             if proc.status() != psutil.STATUS_ZOMBIE:
                 left.append((proc.pid, cmd))
     assert not left, f"mlflow left behind: {left}"
+
+
+@pytest.mark.parametrize("access_control", [False, True], ids=["plain", "basic-auth"])
+def test_mlflow_answering_health_without_its_store_is_not_ready(tmp_path, access_control):
+    """uvicorn's workers answer /health before, and without, the tracking store (no ``mlflow server`` process
+    opens it first any more): with its database unreachable the server answers /health during the wait, yet
+    the start fails naming MLflow, the store read it waited for and its log, whose tail shows why. The control:
+    the same server on a store it reaches (SQLite) is ready, and the store read it waited for needs the admin's
+    login where access control is on."""
+    import urllib.error
+    import urllib.request
+
+    from grader.stack.auth import auth_header, auth_setup
+    from grader.stack.base import http_ok
+    from grader.stack.mlflow_server import STORE_PROBE
+
+    def server(folder, backend, timeout):
+        folder.mkdir()
+        (folder / "artifacts").mkdir()
+        auth = auth_setup(folder, guard=True) if access_control else None
+        return auth, lambda port: start_mlflow_server(folder, port, backend, str(folder / "artifacts"),
+                                                      timeout=timeout, auth=auth)
+
+    port = _closed_port()
+    health = []  # what GET /health answered while the start waited
+    waiting = threading.Event()
+
+    def watch_health():
+        while not waiting.is_set():
+            health.append(http_ok(f"http://127.0.0.1:{port}/health"))
+            waiting.wait(0.5)
+
+    _, start = server(tmp_path / "unreachable", f"mysql+pymysql://u:p@127.0.0.1:{_closed_port()}/x", 45)
+    watcher = threading.Thread(target=watch_health, daemon=True)
+    watcher.start()
+    try:
+        with pytest.raises(StackError) as raised:
+            start(port)
+    finally:
+        waiting.set()
+        watcher.join(timeout=5)
+    text = str(raised.value)
+    assert raised.value.service == "mlflow", text
+    assert f"not ready after 45 s (GET {STORE_PROBE} answered 200)" in text, text
+    assert str(tmp_path / "unreachable" / "mlflow.log") in text, text
+    assert any(health), "/health never answered: this start did not test the store read"
+    log = (tmp_path / "unreachable" / "mlflow.log").read_text(errors="replace")
+    assert "Can't connect to MySQL server" in log, log[-3000:]
+
+    port = _closed_port()
+    auth, start = server(tmp_path / "reachable", f"sqlite:///{tmp_path / 'reachable' / 'mlflow.db'}", 180)
+    served = start(port)
+    try:
+        url = f"http://127.0.0.1:{port}{STORE_PROBE}"
+        login = auth_header(auth.admin_user, auth.admin_password) if auth else {}
+        with urllib.request.urlopen(urllib.request.Request(url, headers=login), timeout=30) as resp:
+            assert json.load(resp)["experiment"]["experiment_id"] == "0"
+        if access_control:
+            with pytest.raises(urllib.error.HTTPError) as refused:
+                urllib.request.urlopen(url, timeout=30)
+            assert refused.value.code == 401
+    finally:
+        served.stop()
 
 
 def test_service_that_exits_at_once_is_reported_at_once(tmp_path):
