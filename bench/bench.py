@@ -7,7 +7,8 @@
     python bench/bench.py --only html --learners 20   # cost of --html-report on a class
     python bench/bench.py --only similarity --learners 1000   # python -m grader similarity (no stack)
 
-- cold start: from nothing to a ready stack (MLflow /health 200), per backend.
+- cold start: from nothing to a ready stack (MLflow's /health and a read of its tracking store answer 200),
+  per backend.
 - overhead: wall time of grading ``solutions/`` on a warm stack divided by the scripts' own wall time.
 - batch: ``--submissions`` of N learners on one warm stack, serial, ``-n 1`` and ``-n 2``
   (pytest-xdist), with the per-check verdicts compared.
