@@ -164,9 +164,10 @@ def alive(pid: int | None) -> bool:
         return False
 
 
-def http_ok(url: str, timeout: float = 2.0) -> bool:
+def http_ok(url: str, timeout: float = 2.0, headers: dict | None = None) -> bool:
+    """``GET url`` answers 200 within ``timeout`` (an HTTP error, a refused or hung connection: False)."""
     try:
-        with urllib.request.urlopen(url, timeout=timeout) as resp:
+        with urllib.request.urlopen(urllib.request.Request(url, headers=headers or {}), timeout=timeout) as resp:
             return resp.status == 200
     except (urllib.error.URLError, OSError, ValueError):
         return False

@@ -22,8 +22,6 @@ import importlib.util
 import shutil
 import sys
 import tempfile
-import urllib.error
-import urllib.request
 import uuid
 from pathlib import Path
 
@@ -155,13 +153,9 @@ def store_answers(port: int, auth=None, timeout: float = STORE_PROBE_TIMEOUT) ->
     base = f"http://127.0.0.1:{port}"
     if not http_ok(base + "/health"):
         return False
+    # A 500 (no store) or a 401 is not ready either.
     headers = auth_header(auth.admin_user, auth.admin_password) if auth is not None else {}
-    try:
-        with urllib.request.urlopen(urllib.request.Request(base + STORE_PROBE, headers=headers),
-                                    timeout=timeout) as resp:
-            return resp.status == 200
-    except (urllib.error.URLError, OSError, ValueError):  # HTTPError (a 500: no store; a 401) is a URLError
-        return False
+    return http_ok(base + STORE_PROBE, timeout, headers)
 
 
 def start_mlflow_server(
