@@ -24,7 +24,7 @@ from grader.config import STACK_TIMEOUT
 from grader.stack.auth import auth_setup
 from grader.stack.base import ServiceProcess, StackError, StackInfo, cache_dir, guard, http_ok, service_env
 from grader.stack import schema
-from grader.stack.mlflow_server import migrate_schema, start_mlflow_server
+from grader.stack.mlflow_server import await_mlflow_server, migrate_schema, start_mlflow_server
 from grader.stack.watchdog import Watchdog
 
 DB_NAME = "mlflow"
@@ -113,19 +113,23 @@ class LocalStack:
         self.workdir.chmod(0o711)  # each service enters it to reach its own folder, none can list it
         guard("+", "d", self.workdir)
         try:
-            # MinIO starts beside the database and MLflow's schema; MLflow needs all three. Its process is
-            # started from this thread: bubblewrap's --die-with-parent (PR_SET_PDEATHSIG) fires when the *thread*
-            # that started it ends, so only the wait and the keys run in the other thread.
-            launched = self._launch_minio()
-            minio = _Beside(lambda: self._configure_minio(*launched))
+            # All three start at once, each with the ports and keys chosen here: MLflow's workers import MLflow
+            # (its longest part) while the database starts and gets MLflow's schema and MinIO gets its bucket;
+            # nothing in MLflow opens its store before the first request, and none comes until both are ready.
+            # Every process is started from this thread: bubblewrap's --die-with-parent (PR_SET_PDEATHSIG) fires
+            # when the *thread* that started it ends, so only MinIO's wait and keys run in the other thread.
+            db, s3 = self._db_accounts(), self._launch_minio()
+            mlflow, auth = self._launch_mlflow(db, s3)
+            minio = _Beside(lambda: self._configure_minio(s3))
             try:
-                db = self._start_db()
+                self._start_db(db)
                 self._create_schema(db)
             except BaseException:
                 minio.wait()  # the database's failure is the one told; MinIO is stopped with the rest
                 raise
-            s3 = minio.result()
-            self.info = self._start_mlflow(db, s3)
+            minio.result()
+            await_mlflow_server(mlflow, self.timeout)
+            self.info = self._stack_info(db, s3, auth)
             self.watchdog = Watchdog(self.services, Path(self.info.events_file), self.timeout)
             self.watchdog.start()
             return self.info
@@ -146,7 +150,17 @@ class LocalStack:
             guard("-", "d", self.workdir)
 
     # -- MariaDB / MySQL -------------------------------------------------------------------------
-    def _start_db(self) -> dict:
+    def _db_accounts(self) -> dict:
+        """The database's port and accounts, chosen before any service starts (MLflow gets its own).
+        Least privilege: root gets a random password and only the socket (in this stack's private folder); a
+        migration account creates MLflow's schema once; the server keeps only row rights; the grader reads
+        with SELECT."""
+        return {"port": free_port("mysql", self.ports.get("mysql")), "root_password": secrets.token_hex(16),
+                "user": "mlflow", "password": secrets.token_hex(16),
+                "migrate_user": "mlflow_migrate", "migrate_password": secrets.token_hex(16),
+                "ro_user": "grader", "ro_password": secrets.token_hex(16)}
+
+    def _start_db(self, creds: dict) -> None:
         mysqld = find_binary("mariadbd", "mysqld")
         is_mariadb = "mariadb" in Path(mysqld).name or b"MariaDB" in subprocess.run(
             [mysqld, "--version"], capture_output=True
@@ -155,8 +169,9 @@ class LocalStack:
         datadir = home / "data"
         log = self.workdir / "mysqld.log"
         _initialise_datadir(mysqld, is_mariadb, datadir, log)
-        port = free_port("mysql", self.ports.get("mysql"))
+        port = creds["port"]
         sock = home / "mysqld.sock"
+        creds["sock"] = str(sock)
         argv = [
             mysqld, "--no-defaults", f"--datadir={datadir}", f"--port={port}", "--bind-address=127.0.0.1",
             f"--socket={sock}", f"--pid-file={home / 'mysqld.pid'}", "--skip-log-bin",
@@ -173,7 +188,7 @@ class LocalStack:
             argv.append("--mysqlx=OFF")
         argv = sandbox.service_argv(self.uids["mysql"], argv, [home])
         service = ServiceProcess("mysql", argv, log, env=service_env(HOME=str(home)), port=port).start()
-        self.services.append(service)
+        self.services.insert(0, service)  # stopped last
 
         import pymysql
 
@@ -182,13 +197,6 @@ class LocalStack:
             return True
 
         service.wait_ready(root_login, self.timeout, "root login on its socket")
-        # Least privilege: root gets a random password and only the socket (in this stack's private
-        # folder); a migration account creates MLflow's schema once; the server keeps only row rights;
-        # the grader reads with SELECT.
-        creds = {"port": port, "sock": str(sock), "root_password": secrets.token_hex(16),
-                 "user": "mlflow", "password": secrets.token_hex(16),
-                 "migrate_user": "mlflow_migrate", "migrate_password": secrets.token_hex(16),
-                 "ro_user": "grader", "ro_password": secrets.token_hex(16)}
         conn = pymysql.connect(unix_socket=str(sock), user="root", autocommit=True)
         try:
             with conn.cursor() as cur:
@@ -212,7 +220,6 @@ class LocalStack:
             conn.close()
         # From now on "ready" means: the grader's account gets an answer over TCP, within seconds.
         service.ready = lambda: service.holds_port() and _mysql_ping(port, "grader", creds["ro_password"])
-        return creds
 
     def _create_schema(self, db: dict) -> None:
         """MLflow's tables, with the migration account: replayed from the snapshot of an earlier stack's
@@ -252,7 +259,9 @@ class LocalStack:
                 pass
 
     # -- MinIO -----------------------------------------------------------------------------------
-    def _launch_minio(self) -> tuple[ServiceProcess, str, str, str]:
+    def _launch_minio(self) -> dict:
+        """MinIO's process, and its keys: the root keys stay with this process; MLflow gets a key for its
+        bucket, the grader a read-only one (made by ``_configure_minio`` once MinIO answers)."""
         minio_bin = find_binary("minio")
         port = free_port("minio", self.ports.get("minio"))
         console = port_for.select_random()
@@ -266,30 +275,30 @@ class LocalStack:
         argv = sandbox.service_argv(self.uids["minio"], argv, [home])
         service = ServiceProcess("minio", argv, self.workdir / "minio.log", env=env, port=port).start()
         self.services.append(service)
-        return service, f"127.0.0.1:{port}", user, password
+        return {"service": service, "endpoint": f"127.0.0.1:{port}", "root_user": user, "root_password": password,
+                **{who: (f"{who}-{secrets.token_hex(4)}", secrets.token_hex(16)) for who in ("mlflow", "grader")}}
 
-    def _configure_minio(self, service: ServiceProcess, endpoint: str, user: str, password: str) -> dict:
+    def _configure_minio(self, s3: dict) -> None:
+        service, endpoint, user, password = s3["service"], s3["endpoint"], s3["root_user"], s3["root_password"]
         service.wait_ready(lambda: http_ok(f"http://{endpoint}/minio/health/ready"), self.timeout,
                            "GET /minio/health/ready answered 200")
         from minio import Minio
 
         Minio(endpoint, access_key=user, secret_key=password, secure=False).make_bucket(BUCKET)
-        # The root keys stay with this process: MLflow gets a key for its bucket, the grader a read-only one.
-        keys = {"endpoint": endpoint, "root_user": user, "root_password": password}
         try:
             for who, actions in (("mlflow", ["s3:*"]), ("grader", ["s3:GetObject", "s3:ListBucket",
                                                                    "s3:GetBucketLocation"])):
-                keys[who] = (f"{who}-{secrets.token_hex(4)}", secrets.token_hex(16))
-                _minio_user(endpoint, user, password, who, keys[who], actions)
+                _minio_user(endpoint, user, password, who, s3[who], actions)
         except Exception as e:
             raise StackError("minio", f"creating the bucket-scoped keys failed: {e}", service.log) from e
-        return keys
 
     # -- MLflow ----------------------------------------------------------------------------------
-    def _start_mlflow(self, db: dict, s3: dict) -> StackInfo:
+    def _launch_mlflow(self, db: dict, s3: dict):
+        """MLflow's process, started (not yet ready) on the database and MinIO that are to come; and its
+        access control (None when off)."""
         port = free_port("mlflow", self.ports.get("mlflow"))
         url = "mysql+pymysql://{}:{}@127.0.0.1:" + f"{db['port']}/{DB_NAME}"
-        mlflow_key, grader_key = s3["mlflow"], s3["grader"]
+        mlflow_key = s3["mlflow"]
         env = {
             "MLFLOW_S3_ENDPOINT_URL": f"http://{s3['endpoint']}",
             "AWS_ACCESS_KEY_ID": mlflow_key[0],
@@ -300,12 +309,16 @@ class LocalStack:
         auth = auth_setup(home, guard=True) if self.access_control else None
         server = start_mlflow_server(home, port, url.format(db["user"], db["password"]), f"s3://{BUCKET}",
                                      env, self.timeout, auth=auth, log=self.workdir / "mlflow.log",
-                                     uid=self.uids["mlflow"])
+                                     uid=self.uids["mlflow"], wait=False)
         self.services.append(server)
+        return server, auth
+
+    def _stack_info(self, db: dict, s3: dict, auth) -> StackInfo:
+        mlflow_key, grader_key = s3["mlflow"], s3["grader"]
         return StackInfo(
             backend="local",
-            tracking_uri=f"http://127.0.0.1:{port}",
-            db_url=url.format(db["ro_user"], db["ro_password"]),
+            tracking_uri=f"http://127.0.0.1:{self.services[-1].port}",
+            db_url=f"mysql+pymysql://{db['ro_user']}:{db['ro_password']}@127.0.0.1:{db['port']}/{DB_NAME}",
             s3_endpoint=s3["endpoint"],
             s3_access_key=grader_key[0],
             s3_secret_key=grader_key[1],

@@ -168,9 +168,13 @@ def start_mlflow_server(
     auth=None,
     log: Path | None = None,
     uid: int | None = None,
+    wait: bool = True,
 ) -> ServiceProcess:
     """``workdir`` is the server's own folder (its HOME, auth config and database); with ``uid`` it runs as
-    that service user, writing only ``workdir`` (see sandbox.service_argv)."""
+    that service user, writing only ``workdir`` (see sandbox.service_argv). ``wait=False`` returns as soon as
+    the process is started, before its workers import MLflow: the caller may start the databases meanwhile
+    (nothing opens the tracking store before the first request that reads it), then calls
+    ``await_mlflow_server``."""
     log = log or workdir / "mlflow.log"
     env = service_env(HOME=str(workdir), **(extra_env or {}))
     # The job runner (about eight worker processes) is not needed for grading and slows the start.
@@ -192,15 +196,21 @@ def start_mlflow_server(
             _seed_sqlite(auth.db_path, templates / "basic_auth.db")
     if uid is not None:
         argv = sandbox.service_argv(uid, argv, [workdir])
-    server = ServiceProcess("mlflow", argv, log, env=env, cwd=workdir,
-                            port=port).start()
+    server = ServiceProcess("mlflow", argv, log, env=env, cwd=workdir, port=port).start()
+    # Starts and restarts (the watchdog's) wait until the store answers, as the CLI's own store access made
+    # them; the watchdog's probe of a running server stays /health: a database outage is the database's own
+    # probe's to find, and restarting MLflow would not heal it.
+    server.ready, server.what = (lambda: store_answers(port, auth)), f"GET {STORE_PROBE} answered 200"
+    server.live = lambda: server.holds_port() and http_ok(f"http://127.0.0.1:{port}/health")
+    if wait:
+        await_mlflow_server(server, timeout)
+    return server
+
+
+def await_mlflow_server(server: ServiceProcess, timeout: float) -> None:
+    """Wait until a server from ``start_mlflow_server`` reads its store; stop it if it never does."""
     try:
-        # Starts and restarts (the watchdog's) wait until the store answers, as the CLI's own store access
-        # made them; the watchdog's probe of a running server stays /health: a database outage is the
-        # database's own probe's to find, and restarting MLflow would not heal it.
-        server.wait_ready(lambda: store_answers(port, auth), timeout, f"GET {STORE_PROBE} answered 200")
-        server.live = lambda: server.holds_port() and http_ok(f"http://127.0.0.1:{port}/health")
+        server.wait_ready(server.ready, timeout, server.what)
     except BaseException:
         server.stop()
         raise
-    return server
