@@ -129,7 +129,7 @@ class LocalStack:
                 raise
             minio.result()
             await_mlflow_server(mlflow, self.timeout)
-            self.info = self._stack_info(db, s3, auth)
+            self.info = self._stack_info(db, s3, mlflow, auth)
             self.watchdog = Watchdog(self.services, Path(self.info.events_file), self.timeout)
             self.watchdog.start()
             return self.info
@@ -293,7 +293,7 @@ class LocalStack:
             raise StackError("minio", f"creating the bucket-scoped keys failed: {e}", service.log) from e
 
     # -- MLflow ----------------------------------------------------------------------------------
-    def _launch_mlflow(self, db: dict, s3: dict):
+    def _launch_mlflow(self, db: dict, s3: dict) -> tuple[ServiceProcess, object]:
         """MLflow's process, started (not yet ready) on the database and MinIO that are to come; and its
         access control (None when off)."""
         port = free_port("mlflow", self.ports.get("mlflow"))
@@ -313,11 +313,11 @@ class LocalStack:
         self.services.append(server)
         return server, auth
 
-    def _stack_info(self, db: dict, s3: dict, auth) -> StackInfo:
+    def _stack_info(self, db: dict, s3: dict, mlflow: ServiceProcess, auth) -> StackInfo:
         mlflow_key, grader_key = s3["mlflow"], s3["grader"]
         return StackInfo(
             backend="local",
-            tracking_uri=f"http://127.0.0.1:{self.services[-1].port}",
+            tracking_uri=f"http://127.0.0.1:{mlflow.port}",
             db_url=f"mysql+pymysql://{db['ro_user']}:{db['ro_password']}@127.0.0.1:{db['port']}/{DB_NAME}",
             s3_endpoint=s3["endpoint"],
             s3_access_key=grader_key[0],
