@@ -30,8 +30,9 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ROOT, Graded, grade  # tests/conftest.py (no __init__.py: pytest puts tests/ on sys.path)
+from conftest import ROOT, grade  # tests/conftest.py (no __init__.py: pytest puts tests/ on sys.path)
 from grader import catalog, report
+from grader.i18n import t_in
 from grader.catalog import CHECKS
 
 pytestmark = [pytest.mark.realstack, pytest.mark.slow]
@@ -183,25 +184,18 @@ def test_alternative_style_passes_every_learner_check(batch, style):
 def test_the_corpus_gets_the_same_verdicts_cold(batch, local_stack_file, tmp_path):
     """The batch is graded warm (each script's interpreter started ahead of its turn, grader/warm.py); graded
     cold (``--no-warm``: ``python script`` at its turn), every case gets the same verdict on every check."""
-    assert i18n_line("header.warm_on") in batch.output, batch.output[-2000:]
+    assert t_in("en", "header.warm_on") in batch.output, batch.output[-2000:]
     cold = grade(tmp_path, "--lang", "en", "--no-warm", *PARALLEL, stack_file=local_stack_file,
                  submissions=batch.root / "subs", timeout=1800)
-    assert i18n_line("header.warm_off") in cold.output, cold.output[-2000:]
-    warm_verdicts = {learner: Graded.statuses(batch, learner) for learner in batch.results}
-    cold_verdicts = {learner: Graded.statuses(cold, learner) for learner in cold.results}
+    assert t_in("en", "header.warm_off") in cold.output, cold.output[-2000:]
+    warm_verdicts = {learner: batch.statuses(learner) for learner in batch.results}
+    cold_verdicts = {learner: cold.statuses(learner) for learner in cold.results}
     assert set(cold_verdicts) == set(warm_verdicts), cold.output[-3000:]
     differ = {learner: {c: (warm_verdicts[learner].get(c), s) for c, s in cold_verdicts[learner].items()
                         if warm_verdicts[learner].get(c) != s}
               for learner in cold_verdicts}
     differ = {learner: d for learner, d in differ.items() if d}
     assert not differ, f"(warm, cold) verdicts that differ: {differ}"
-
-
-def i18n_line(key: str) -> str:
-    from grader import i18n
-
-    i18n.set_lang("en")
-    return i18n.t(key)
 
 
 _FRAME = re.compile(r'File "([^"]+)"')

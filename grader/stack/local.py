@@ -171,7 +171,6 @@ class LocalStack:
         _initialise_datadir(mysqld, is_mariadb, datadir, log)
         port = creds["port"]
         sock = home / "mysqld.sock"
-        creds["sock"] = str(sock)
         argv = [
             mysqld, "--no-defaults", f"--datadir={datadir}", f"--port={port}", "--bind-address=127.0.0.1",
             f"--socket={sock}", f"--pid-file={home / 'mysqld.pid'}", "--skip-log-bin",
