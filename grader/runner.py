@@ -20,6 +20,7 @@ import threading
 import time
 import uuid
 from pathlib import Path
+from typing import Callable
 
 import psutil
 
@@ -29,6 +30,8 @@ from grader.stack.base import StackInfo, guard, kill_group
 
 HEAD_BYTES = 256 * 1024
 TAIL_BYTES = 64 * 1024
+# How often a running script's ``stop_when`` is asked (seconds).
+STOP_POLL = 1.0
 
 # The script's environment is an allowlist (the submission contract): these names from the grader's own
 # environment, then the contract's variables. Nothing else — whatever the instructor's shell holds.
@@ -293,11 +296,13 @@ class Pending:
             self._close()
             raise
 
-    def go(self) -> ScriptResult:
+    def go(self, stop_when: Callable[[], bool] | None = None) -> ScriptResult:
+        """Run the script to its end or its timeout. ``stop_when``, asked about once a second while it runs:
+        True stops it early (the stack it talks to failed, so what it does next decides nothing)."""
         if self.done:
             return self.result
         try:
-            self.launch.finish(self.result)
+            self.launch.finish(self.result, stop_when)
         finally:
             self._close()
         secrets = stack_secrets(self.info) + ([self.credentials[1]] if self.credentials else [])
@@ -324,6 +329,21 @@ class Pending:
         self.box.cleanup()
         if self.own_base:
             shutil.rmtree(self.base, ignore_errors=True)
+
+
+def _wait(proc: subprocess.Popen, deadline: float, stop_when: Callable[[], bool] | None) -> None:
+    """Wait for ``proc`` until ``deadline`` (then TimeoutExpired), or until ``stop_when()`` says True."""
+    while True:
+        left = deadline - time.monotonic()
+        if stop_when is None or left <= STOP_POLL:
+            proc.wait(timeout=max(left, 0.0))
+            return
+        try:
+            proc.wait(timeout=STOP_POLL)
+            return
+        except subprocess.TimeoutExpired:
+            if stop_when():
+                return
 
 
 def _loopback_port(uri: str) -> int | None:
@@ -373,8 +393,9 @@ class _Launch:
         self.capture = _Capture(self.proc.stdout)
         self.capture.start()
 
-    def finish(self, result: ScriptResult) -> None:
-        """Let the script run (warm: say go) until it ends or its timeout; then stop what it left."""
+    def finish(self, result: ScriptResult, stop_when: Callable[[], bool] | None = None) -> None:
+        """Let the script run (warm: say go) until it ends, its timeout, or ``stop_when()``; then stop what it
+        left."""
         proc = self.proc
         # Milliseconds, like MLflow's own timestamps; one second of slack for clock granularity.
         result.started_ms = int(time.time() * 1000) - 1000
@@ -386,7 +407,7 @@ class _Launch:
                     proc.stdin.close()
                 except (BrokenPipeError, OSError):  # it ended already (its own error tells why)
                     pass
-            proc.wait(timeout=result.timeout)
+            _wait(proc, start + result.timeout, stop_when)
         except subprocess.TimeoutExpired:
             result.timed_out = True
         finally:

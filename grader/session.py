@@ -333,8 +333,7 @@ class GradingSession:
                 self._probe()
                 return
             except StackError as e:
-                failed_for_good = any(not ev.get("restarted", True) for ev in watchdog.events(info.events_file))
-                if failed_for_good or time.monotonic() > deadline:
+                if self._failed_for_good() or time.monotonic() > deadline:
                     self._failure = e
                     raise
             time.sleep(1.0)
@@ -362,6 +361,10 @@ class GradingSession:
 
     def generation(self) -> int:
         return watchdog.generation(self.stack().events_file)
+
+    def _failed_for_good(self) -> bool:
+        """Whether the stack's watchdog failed to restart a service: nothing will heal the stack."""
+        return any(not ev.get("restarted", True) for ev in watchdog.events(self.stack().events_file))
 
     def _probe(self) -> None:
         info = self.stack()
@@ -431,7 +434,12 @@ class GradingSession:
         for attempt in range(MAX_ATTEMPTS):
             self.ensure_healthy()
             before = self.generation()
-            result = self._attempt(learner, step, attempt)
+            # A script talking to a stack that went through an outage is stopped at once: what it does next
+            # decides nothing (it runs again, or the stack's failure is reported), and MLflow's client would
+            # retry for minutes. Not on the last attempt, whose result stands whatever happened meanwhile.
+            last = attempt == MAX_ATTEMPTS - 1
+            result = self._attempt(learner, step, attempt, lambda: self._failed_for_good() or (
+                not last and self.generation() != before))
             result.outages = outages
             if result.ok and self.generation() == before:
                 return result
@@ -442,13 +450,13 @@ class GradingSession:
             outages += watchdog.events(self.stack().events_file)[before:]
         return result
 
-    def _attempt(self, learner: Learner, step: str, attempt: int) -> ScriptResult:
+    def _attempt(self, learner: Learner, step: str, attempt: int, stop_when=None) -> ScriptResult:
         # A first attempt may have been started ahead, warm (see _start_next); a later one never was.
         pending = self._ahead.pop((learner.id, step), None) if attempt == 0 else None
         if pending is None:
             pending = self._start(learner, step, attempt)
         self._start_next(learner, step)  # it warms while this one runs
-        result = pending.go()
+        result = pending.go(stop_when)
         result.attempt = attempt
         return result
 

@@ -148,6 +148,34 @@ def test_hanging_script_times_out_and_its_group_is_killed(submission, data_dir):
     assert group_members(pids["pgid"]) == []
 
 
+def test_a_script_is_stopped_when_asked_and_its_group_is_killed(submission, data_dir):
+    """``go(stop_when)``: the grader stops a script whose stack failed (MLflow's client would retry for minutes)
+    as soon as ``stop_when()`` says so, long before its timeout, and what it started goes with it."""
+    write(submission, "step1.py", """
+        import json, os, subprocess, sys, time
+        child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(1000)"])
+        with open("OUT/pids.json", "w") as f:
+            json.dump({"pid": os.getpid(), "child": child.pid}, f)
+        print("retrying", flush=True)
+        time.sleep(1000)
+    """)
+    asked = []
+
+    def stop_when():
+        asked.append(submission.joinpath("pids.json").exists())
+        return asked[-1]  # once the script is under way
+
+    pending = runner.start_script(submission, "step1.py", INFO, EXPERIMENT, data_dir, MODEL, 20, plan=SAME_USER,
+                                  warm=WARM)
+    result = pending.go(stop_when)
+    assert asked and asked[-1] and not any(asked[:-1]), asked
+    assert not result.timed_out and not result.ok, result
+    assert result.returncode is not None and result.returncode < 0, result  # killed, not ended by itself
+    assert "retrying" in result.output
+    pids = json.loads((submission / "pids.json").read_text())
+    assert wait_gone([pids["pid"], pids["child"]]) == []
+
+
 @pytest.mark.slow  # waits out the timeout and the grace before SIGKILL (about 4 s)
 def test_script_ignoring_sigterm_is_still_stopped(submission, data_dir):
     write(submission, "step1.py", """
