@@ -92,6 +92,12 @@ class Relay:
     def close(self) -> None:
         self._stop.set()
         try:
+            # shutdown wakes an accept() blocked in the serving thread at once (close alone does not: the
+            # thread would sit out its accept timeout, up to half a second after every script).
+            self._listener.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        try:
             self._listener.close()
         except OSError:
             pass
