@@ -75,6 +75,9 @@ CHECKS: tuple[Check, ...] = (
 
 BY_ID = {c.id: c for c in CHECKS}
 STEPS = tuple(sorted({c.step for c in CHECKS}))
+# The check that loads the registered model in a sandbox of its own (grader/checking.py, start_evaluator): the
+# session starts that sandbox ahead of the check, as it does the next script.
+EVALUATING_CHECK = "step5.model_files"
 
 
 def get(check_id: str) -> Check:

@@ -11,6 +11,7 @@ import dataclasses
 import json
 import math
 from pathlib import Path
+from typing import Callable
 
 from grader import text
 from grader.runner import ScriptResult
@@ -163,6 +164,28 @@ error = np.asarray(model.predict(table[160:, :3]), dtype=float) - table[160:, 3]
 print("HANDSON_RMSE", repr(float(np.sqrt(np.mean(error ** 2)))), sys.argv[1])
 """
 MAX_MODEL_FILES = 50
+# What the evaluation's interpreter imports before its turn when it is started ahead (see start_evaluator):
+# MLflow 3 stores scikit-learn models with skops by default, which _EVALUATE loads through mlflow.sklearn.
+EVALUATE_MODULES = ("numpy", "yaml", "sklearn.linear_model", "mlflow.sklearn", "skops.io")
+
+
+def start_evaluator(stack: StackInfo, data_dir: Path, warm: tuple[str, ...] | None = None):
+    """The sandbox that evaluates a stored model (``StepOutcome.model_rmse``), started: its ``evaluate.py``
+    (with a fresh nonce, ``.nonce``), and with ``warm`` its interpreter importing those modules meanwhile.
+    The model's files are written into its folder (``.box.cwd / "model"``) just before ``go()``."""
+    import secrets
+    import tempfile
+
+    from grader.runner import start_script
+
+    nonce = secrets.token_hex(8)
+    with tempfile.TemporaryDirectory(prefix="handson-model-") as tmp:
+        folder = Path(tmp) / "evaluate"
+        folder.mkdir()
+        (folder / "evaluate.py").write_text(_EVALUATE.replace('sys.argv[1]', repr(nonce)))
+        pending = start_script(folder, "evaluate.py", stack, "-", data_dir, "-", 120.0, warm=warm)
+    pending.nonce = nonce
+    return pending
 
 
 @dataclasses.dataclass
@@ -182,6 +205,8 @@ class StepOutcome:
     auth: AuthDB | None = None
     # what every name this grading run hands out starts with
     run_prefix: str = "handson-"
+    # the model evaluation's sandbox when the session started it ahead (start_evaluator), else None
+    evaluator: Callable[[], object | None] | None = None
     _experiments: list | None = None
 
     def reset(self) -> None:
@@ -219,29 +244,28 @@ class StepOutcome:
 
     def model_rmse(self, prefix: str, files: list[str]) -> tuple[float | None, str]:
         """(RMSE of the model stored under ``prefix`` on the validation rows, None) or (None, why not), computed
-        by loading it with mlflow.sklearn in a sandbox of its own, like a learner's script."""
-        import secrets
-        import tempfile
-
-        from grader.runner import run_script
-
-        nonce = secrets.token_hex(8)
-        with tempfile.TemporaryDirectory(prefix="handson-model-") as tmp:
-            folder = Path(tmp) / "evaluate"
-            model = folder / "model"
-            model.mkdir(parents=True)
+        by loading it with mlflow.sklearn in a sandbox of its own, like a learner's script (started ahead by
+        the session when it could, else here)."""
+        pending = (self.evaluator() if self.evaluator is not None else None) or start_evaluator(
+            self.stack, self.data_dir)
+        try:
+            model = pending.box.cwd / "model"
+            model.mkdir(mode=0o755)
             for name in files[:MAX_MODEL_FILES]:
                 target = (model / name).resolve()
                 data = self.objects.get(f"{prefix}/{name}")
                 if data is None or model.resolve() not in target.parents:
                     continue
-                target.parent.mkdir(parents=True, exist_ok=True)
+                target.parent.mkdir(mode=0o755, parents=True, exist_ok=True)
                 target.write_bytes(data)
-            (folder / "evaluate.py").write_text(_EVALUATE.replace('sys.argv[1]', repr(nonce)))
-            result = run_script(folder, "evaluate.py", self.stack, "-", self.data_dir, "-", 120.0)
+                target.chmod(0o644)  # the sandbox's own user reads it
+        except BaseException:
+            pending.abandon()
+            raise
+        result = pending.go()
         for line in result.output.splitlines():
             parts = line.split()
-            if len(parts) == 3 and parts[0] == "HANDSON_RMSE" and parts[2] == nonce:
+            if len(parts) == 3 and parts[0] == "HANDSON_RMSE" and parts[2] == pending.nonce:
                 try:
                     return float(parts[1]), ""
                 except ValueError:

@@ -22,7 +22,7 @@ from pathlib import Path
 
 from grader import sandbox
 from grader.accounts import Accounts
-from grader.catalog import STEPS
+from grader.catalog import EVALUATING_CHECK, STEPS
 from grader.config import GraderConfig
 from grader.ledger import Ledger, start_attempt
 from grader.naming import Naming
@@ -471,6 +471,13 @@ class GradingSession:
         """What a script's interpreter imports before its turn (grader/warm.py); None with ``--no-warm``."""
         return None if self.cfg.no_warm else WARM_MODULES
 
+    def take_evaluator(self, learner: Learner):
+        """The model evaluation's sandbox started ahead for this learner (None if none was); the next script
+        then starts warming while the evaluation runs."""
+        pending = self._ahead.pop((learner.id, EVALUATING_CHECK), None)
+        self._start_next(learner, EVALUATING_CHECK)
+        return pending
+
     def _start_next(self, learner: Learner, step: str) -> None:
         """Start the next script this process will run (``self.upcoming``, told by the plugin), so that its
         interpreter imports MLflow while this one runs. At most one is kept ahead; one that is no longer next
@@ -487,6 +494,12 @@ class GradingSession:
         if wanted is None or (wanted[0].id, wanted[1]) in self._ahead:
             return
         try:
+            if wanted[1] == EVALUATING_CHECK:  # the registered model's evaluation, not a learner's script
+                from grader.checking import EVALUATE_MODULES, start_evaluator
+
+                self._ahead[(wanted[0].id, wanted[1])] = start_evaluator(self.stack(), self.cfg.data_dir,
+                                                                         EVALUATE_MODULES)
+                return
             self._ahead[(wanted[0].id, wanted[1])] = self._start(wanted[0], wanted[1], 0)
         except Exception:  # noqa: BLE001 - starting ahead is an optimisation: its turn meets (and tells) the error
             pass
@@ -529,7 +542,8 @@ class GradingSession:
                            script=script, experiment_name=self.experiment_name(learner, step, script.attempt),
                            model_name=self.model_name(learner, script.attempt), stack=self.stack(), db=db, objects=objects,
                            user=credentials[0] if credentials else None, auth=self._auth,
-                           run_prefix=self.name_prefix)
+                           run_prefix=self.name_prefix,
+                           evaluator=lambda: self.take_evaluator(learner))
 
     def has_result(self, learner: Learner, step: str) -> bool:
         """Whether the step's script ran in this grading run (the HTML report shows its output then)."""

@@ -160,3 +160,48 @@ def test_mlflow_reads_what_the_script_set_before_importing_it(tmp_path):
     assert cold.returncode == 0, cold.stderr
     assert "set-by-script" in cold.stdout and "registry-by-script" in cold.stdout
     assert (warm.returncode, warm.stdout) == (cold.returncode, cold.stdout)
+
+
+# -- the registered model's evaluation (checks step5.model_files), started ahead ------------------------------
+class _Files:
+    """The object store's one read that ``StepOutcome.model_rmse`` makes (``get``), from a saved model folder."""
+
+    def __init__(self, prefix: str, folder: Path):
+        self.prefix, self.folder = prefix, folder
+
+    def get(self, key: str) -> bytes | None:
+        path = self.folder / key.removeprefix(self.prefix + "/")
+        return path.read_bytes() if path.is_file() else None
+
+
+@pytest.mark.slow  # trains and saves a model with MLflow, then two sandboxed evaluations (about 15 s)
+def test_the_model_evaluation_started_ahead_scores_as_a_cold_one(tmp_path):
+    """The session starts the evaluation's sandbox while step 5 runs, importing MLflow and scikit-learn; the
+    model's files arrive just before ``go``. It scores the model as a sandbox started at the check's turn does,
+    and as the model scores here."""
+    import mlflow.sklearn
+    import numpy as np
+    from sklearn.linear_model import SGDRegressor
+
+    from conftest import fake_stack_info
+    from grader import checking
+
+    table = np.loadtxt(ROOT / "data" / "regression.csv", delimiter=",", skiprows=1)
+    model = SGDRegressor(alpha=0.01, random_state=0).fit(table[:160, :3], table[:160, 3])
+    expected = float(np.sqrt(np.mean((model.predict(table[160:, :3]) - table[160:, 3]) ** 2)))
+    mlflow.sklearn.save_model(model, tmp_path / "saved")
+    files = sorted(str(p.relative_to(tmp_path / "saved")) for p in (tmp_path / "saved").rglob("*") if p.is_file())
+    assert "MLmodel" in files
+    info = fake_stack_info()
+    ahead = checking.start_evaluator(info, ROOT / "data", checking.EVALUATE_MODULES)
+    taken = []
+    scores = {}
+    for label, evaluator in (("ahead", lambda: taken.append(ahead) or ahead), ("at its turn", None)):
+        outcome = checking.StepOutcome(learner="l", step="step5", submission=tmp_path, data_dir=ROOT / "data",
+                                       script=None, experiment_name="-", model_name="-", stack=info, db=None,
+                                       objects=_Files("models/m", tmp_path / "saved"), evaluator=evaluator)
+        scores[label] = outcome.model_rmse("models/m", files)
+    assert taken == [ahead] and ahead.done, "the evaluation started ahead was not the one that ran"
+    assert scores["ahead"] == scores["at its turn"], scores
+    found, why = scores["ahead"]
+    assert found is not None and abs(found - expected) < 1e-9, (found, why, expected)
