@@ -615,3 +615,16 @@ def test_no_credentials_go_to_a_server_that_is_not_the_stacks_own(tmp_path):
             squatter.accept()
     finally:
         squatter.close()
+
+
+def test_the_events_file_is_read_while_the_watchdog_writes_it(tmp_path):
+    """A running script's grader looks at the watchdog's events every second (to stop a script whose stack
+    went through an outage): the line being written at that moment is left for the next look, never an error."""
+    from grader.stack import watchdog
+
+    path = tmp_path / "events.jsonl"
+    done = {"time": 1.0, "service": "mysql", "cause": "exited with code 1", "restarted": True, "seconds": 2.5}
+    path.write_text(json.dumps(done) + "\n" + '{"time": 2.0, "service": "min', encoding="utf-8")
+    assert watchdog.events(path) == [done]
+    assert watchdog.generation(path) == 1
+    assert watchdog.events(tmp_path / "none.jsonl") == [] and watchdog.generation(None) == 0

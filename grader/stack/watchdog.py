@@ -30,7 +30,13 @@ def events(path: str | Path | None) -> list[dict]:
         lines = Path(path).read_text(encoding="utf-8").splitlines()
     except OSError:
         return []
-    return [json.loads(line) for line in lines if line.strip()]
+    found = []
+    for line in lines:
+        try:
+            found.append(json.loads(line))
+        except ValueError:  # the line the watchdog is writing right now (read again on the next look)
+            continue
+    return found
 
 
 def generation(path: str | Path | None) -> int:
