@@ -21,6 +21,9 @@ class Check:
     # When this check fails and one of them failed too, the failure is theirs seen again: this one is
     # "not graded — needs X" (grader/outcomes.py), so one mistake shows as one failed check.
     needs: tuple[str, ...] = ()
+    # It loads the learner's registered model in a sandbox of its own (grader/checking.py, start_evaluator),
+    # which the session starts ahead of the check, as it does the next script.
+    evaluates_model: bool = False
 
     @property
     def step(self) -> str:
@@ -70,14 +73,15 @@ CHECKS: tuple[Check, ...] = (
     Check("step5.curves", needs=("step5.sweep",)),
     Check("step5.best", needs=("step5.sweep",)),
     Check("step5.registered", needs=("step5.sweep",)),
-    Check("step5.model_files", needs=("step5.registered",)),
+    Check("step5.model_files", needs=("step5.registered",), evaluates_model=True),
 )
 
 BY_ID = {c.id: c for c in CHECKS}
 STEPS = tuple(sorted({c.step for c in CHECKS}))
-# The check that loads the registered model in a sandbox of its own (grader/checking.py, start_evaluator): the
-# session starts that sandbox ahead of the check, as it does the next script.
-EVALUATING_CHECK = "step5.model_files"
+EVALUATING_CHECKS = frozenset(c.id for c in CHECKS if c.evaluates_model)
+# What the session's queue calls the model's evaluation, in place of a step (by no check id: a hidden check's
+# id appears nowhere in an export's code).
+MODEL_EVALUATION = "model-evaluation"
 
 
 def get(check_id: str) -> Check:

@@ -272,8 +272,8 @@ def _queued_items(config) -> list:
 
 
 def _upcoming(config):
-    """(learner, step) of the checks this process runs next that need a learner's script, in order; the check
-    that evaluates the registered model in a sandbox comes as (learner, that check's id) after its step."""
+    """(learner, step) of the checks this process runs next that need a learner's script, in order; a check
+    that evaluates the registered model in a sandbox adds (learner, catalog.MODEL_EVALUATION) after its step."""
     for item in _queued_items(config):
         marker = item.get_closest_marker("check")
         callspec = getattr(item, "callspec", None)
@@ -282,8 +282,8 @@ def _upcoming(config):
         learner = callspec.params.get("learner")
         if learner is not None:
             yield learner, catalog.get(marker.args[0]).step
-            if marker.args[0] == catalog.EVALUATING_CHECK:
-                yield learner, catalog.EVALUATING_CHECK
+            if marker.args[0] in catalog.EVALUATING_CHECKS:
+                yield learner, catalog.MODEL_EVALUATION
 
 
 @pytest.hookimpl(optionalhook=True)

@@ -22,7 +22,7 @@ from pathlib import Path
 
 from grader import sandbox
 from grader.accounts import Accounts
-from grader.catalog import EVALUATING_CHECK, STEPS
+from grader.catalog import MODEL_EVALUATION, STEPS
 from grader.config import GraderConfig
 from grader.ledger import Ledger, start_attempt
 from grader.naming import Naming
@@ -474,8 +474,8 @@ class GradingSession:
     def take_evaluator(self, learner: Learner):
         """The model evaluation's sandbox started ahead for this learner (None if none was); the next script
         then starts warming while the evaluation runs."""
-        pending = self._ahead.pop((learner.id, EVALUATING_CHECK), None)
-        self._start_next(learner, EVALUATING_CHECK)
+        pending = self._ahead.pop((learner.id, MODEL_EVALUATION), None)
+        self._start_next(learner, MODEL_EVALUATION)
         return pending
 
     def _start_next(self, learner: Learner, step: str) -> None:
@@ -494,7 +494,7 @@ class GradingSession:
         if wanted is None or (wanted[0].id, wanted[1]) in self._ahead:
             return
         try:
-            if wanted[1] == EVALUATING_CHECK:  # the registered model's evaluation, not a learner's script
+            if wanted[1] == MODEL_EVALUATION:  # the registered model's evaluation, not a learner's script
                 from grader.checking import EVALUATE_MODULES, start_evaluator
 
                 self._ahead[(wanted[0].id, wanted[1])] = start_evaluator(self.stack(), self.cfg.data_dir,
