@@ -362,6 +362,12 @@ class GradingSession:
     def generation(self) -> int:
         return watchdog.generation(self.stack().events_file)
 
+    def _outage_since(self, generation: int, last: bool) -> bool:
+        """Whether the watchdog acted since ``generation``: failed to restart a service, or (``last`` False)
+        restarted one. Older events do not count: a long-lived stack may have healed since."""
+        new = watchdog.events(self.stack().events_file)[generation:]
+        return any(not ev.get("restarted", True) for ev in new) or (bool(new) and not last)
+
     def _failed_for_good(self) -> bool:
         """Whether the stack's watchdog failed to restart a service: nothing will heal the stack."""
         return any(not ev.get("restarted", True) for ev in watchdog.events(self.stack().events_file))
@@ -438,8 +444,7 @@ class GradingSession:
             # decides nothing (it runs again, or the stack's failure is reported), and MLflow's client would
             # retry for minutes. Not on the last attempt, whose result stands whatever happened meanwhile.
             last = attempt == MAX_ATTEMPTS - 1
-            result = self._attempt(learner, step, attempt, lambda: self._failed_for_good() or (
-                not last and self.generation() != before))
+            result = self._attempt(learner, step, attempt, lambda: self._outage_since(before, last))
             result.outages = outages
             if result.ok and self.generation() == before:
                 return result

@@ -275,7 +275,7 @@ def test_no_secret_in_reports_or_output(grade_local, local_stack, tmp_path):
     leaked = grade_local("-k", "step1", submission=leaky, env=grader_env)
     leaky_report = (tmp_path / "results.json").read_text()
     # The script's output did reach the report (so a secret in it would have too).
-    assert "end of environment dump" in leaky_report
+    assert "end of environment dump" in leaky_report, f"exit {leaked.returncode}\n{leaked.output[-4000:]}"
     assert "MLFLOW_TRACKING_URI=" in leaky_report
     assert leaked.statuses()["step1.experiment"] == "failed"
 

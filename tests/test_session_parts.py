@@ -243,3 +243,35 @@ def test_practice_grading_uses_the_shared_parts():
     source = (ROOT / "grader/practice/grading.py").read_text(encoding="utf-8")
     assert "run_attempt(" in source and "Accounts(" in source and "PracticeNaming(" in source
     assert "run_script(" not in source and "create_user" not in source and "token_hex" not in source
+
+
+def test_a_running_script_is_stopped_only_for_an_outage_that_began_during_it(tmp_path):
+    """The session stops a running script when the watchdog acts while it runs (``_run``'s ``stop_when``): a
+    failed restart on any attempt, a restart on all but the last. A long-lived stack (``stack up``) may carry an
+    old failure it has healed from since: that stops nothing."""
+    import dataclasses
+
+    from conftest import fake_stack_info
+    from grader.config import GraderConfig
+    from grader.session import GradingSession
+
+    cfg = GraderConfig(rootdir=ROOT, submission=ROOT / "exercises", submissions=None, stack="local",
+                       submission_timeout=60, stack_timeout=60, lang="en", grade_json=None, gradebook=None,
+                       shard=None, ports={}, debug=False, sandbox="none")
+    grading = GradingSession(cfg, {**Naming(RUN_ID, KEY).workerinput(), "handson_workdir": str(tmp_path),
+                                   "handson_backend": ["local", "test"]})
+    events = tmp_path / "events.jsonl"
+    grading._info = dataclasses.replace(fake_stack_info(), events_file=str(events))
+
+    def add(restarted: bool) -> None:
+        with events.open("a") as f:
+            f.write(json.dumps({"time": 1.0, "service": "mysql", "cause": "exited", "restarted": restarted}) + "\n")
+
+    add(False)  # long ago: the stack healed since
+    before = grading.generation()
+    assert not grading._outage_since(before, last=False) and not grading._outage_since(before, last=True)
+    add(True)
+    assert grading._outage_since(before, last=False)  # it runs again under fresh names
+    assert not grading._outage_since(before, last=True)  # the last attempt's result stands
+    add(False)
+    assert grading._outage_since(before, last=True)  # failed for good: the stack's failure is reported
