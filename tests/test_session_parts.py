@@ -182,15 +182,22 @@ def test_recorded_reads_each_steps_record_of_that_learner_only(tmp_path):
     assert {step: r["outages"][0]["service"] for step, r in found.items()} == {"step1": "step1", "step3": "step3"}
 
 
-def test_the_session_reads_the_ledger_it_delegates_to(tmp_path):
+def _worker_session(tmp_path):
+    """A worker's GradingSession of the local backend, handed the controller's names (no stack started)."""
     from grader.config import GraderConfig
-    from grader.session import GradingSession, Learner
+    from grader.session import GradingSession
 
     cfg = GraderConfig(rootdir=ROOT, submission=ROOT / "exercises", submissions=None, stack="local",
                        submission_timeout=60, stack_timeout=60, lang="en", grade_json=None, gradebook=None,
                        shard=None, ports={}, debug=False, sandbox="none")
-    grading = GradingSession(cfg, {**Naming(RUN_ID, KEY).workerinput(), "handson_workdir": str(tmp_path),
-                                   "handson_backend": ["local", "test"]})
+    return GradingSession(cfg, {**Naming(RUN_ID, KEY).workerinput(), "handson_workdir": str(tmp_path),
+                                "handson_backend": ["local", "test"]})
+
+
+def test_the_session_reads_the_ledger_it_delegates_to(tmp_path):
+    from grader.session import Learner
+
+    grading = _worker_session(tmp_path)
     learner = Learner("alice", ROOT / "exercises")
     assert not grading.has_result(learner, "step2")
     result = ScriptResult(script="step2.py", exists=True, returncode=1, output="boom")
@@ -252,14 +259,8 @@ def test_a_running_script_is_stopped_only_for_an_outage_that_began_during_it(tmp
     import dataclasses
 
     from conftest import fake_stack_info
-    from grader.config import GraderConfig
-    from grader.session import GradingSession
 
-    cfg = GraderConfig(rootdir=ROOT, submission=ROOT / "exercises", submissions=None, stack="local",
-                       submission_timeout=60, stack_timeout=60, lang="en", grade_json=None, gradebook=None,
-                       shard=None, ports={}, debug=False, sandbox="none")
-    grading = GradingSession(cfg, {**Naming(RUN_ID, KEY).workerinput(), "handson_workdir": str(tmp_path),
-                                   "handson_backend": ["local", "test"]})
+    grading = _worker_session(tmp_path)
     events = tmp_path / "events.jsonl"
     grading._info = dataclasses.replace(fake_stack_info(), events_file=str(events))
 
