@@ -369,8 +369,8 @@ class GradingSession:
         return any(not ev.get("restarted", True) for ev in new) or (bool(new) and not last)
 
     def _failed_for_good(self) -> bool:
-        """Whether the stack's watchdog failed to restart a service: nothing will heal the stack."""
-        return any(not ev.get("restarted", True) for ev in watchdog.events(self.stack().events_file))
+        """Whether the stack's watchdog ever failed to restart a service: nothing will heal the stack."""
+        return self._outage_since(0, last=True)
 
     def _probe(self) -> None:
         info = self.stack()
