@@ -22,7 +22,8 @@
   renamed faulty variants, two rings of renamed alternative styles); wall time and the peak RSS of the
   command's own process (os.wait4; its tokenising workers, forks of it, are not counted).
 Targets (issues 5, 8, 11, 19 and 20): overhead ratio <= 0.7 (sandbox and access control on), local cold start
-<= 20 s (issue 20: <= 5 s), batch speed-up >= 1.7, a class of 20 at ``-n 2`` <= 6 s per learner, ``--html-report`` adds <= 5 % to the class grading time; similarity of 1000
+<= 20 s (issue 20: <= 5 s), batch speed-up >= 1.7, a class of 20 at ``-n 2`` <= 6 s per learner,
+``--html-report`` adds <= 5 % to the class grading time; similarity of 1000
 learners in <= 300 s and <= 2 GiB (judged at 1000 learners or more).
 """
 
@@ -124,7 +125,7 @@ def overhead(stack_file: Path, work: Path, repeat: int) -> dict:
     """Grading the reference answers, warm (the default) and cold (--no-warm), against the scripts' own time:
     what the cold runs' scripts took from start to exit, as running them by hand takes (a warm script's own
     duration leaves out the import it did ahead, so it cannot be the yardstick)."""
-    ratios, walls, colds, scripts, floors = [], [], [], [], []
+    ratios, walls, colds, scripts, warm_ratios = [], [], [], [], []
     memory = {"cold": {}, "warm": {}}
     for i in range(repeat):
         # Alternating cold and warm, so that drift in the machine's load hits both.
@@ -141,18 +142,18 @@ def overhead(stack_file: Path, work: Path, repeat: int) -> dict:
         # The warm scripts' own time (from go to exit: what is left once the import ran ahead; step 1 has
         # nothing ahead of it) over their cold time: the ratio a grader running them one after another with
         # no overhead of its own would reach.
-        floors.append(sum(report["extra_data"]["script_seconds"].values()) / own)
+        warm_ratios.append(sum(report["extra_data"]["script_seconds"].values()) / own)
         walls.append(wall)
         colds.append(cold_wall)
         scripts.append(own)
         ratios.append(wall / own)
         log(f"overhead: grading {wall:.2f} s warm, {cold_wall:.2f} s cold; scripts {own:.2f} s; "
-            f"ratio {wall / own:.3f}; warm scripts' own time ÷ cold {floors[-1]:.3f}")
+            f"ratio {wall / own:.3f}; warm scripts' own time ÷ cold {warm_ratios[-1]:.3f}")
     best = min(range(repeat), key=lambda i: ratios[i])
     return {"grading_s": round(walls[best], 2), "grading_cold_s": round(colds[best], 2),
             "scripts_s": round(scripts[best], 2), "ratio": round(ratios[best], 3),
-            "ratios": [round(r, 3) for r in ratios], "warm_scripts_ratio": round(floors[best], 3),
-            "warm_scripts_ratios": [round(f, 3) for f in floors], "memory_last_run": memory}
+            "ratios": [round(r, 3) for r in ratios], "warm_scripts_ratio": round(warm_ratios[best], 3),
+            "warm_scripts_ratios": [round(f, 3) for f in warm_ratios], "memory_last_run": memory}
 
 
 def make_class(dest: Path, learners: int) -> Path:
