@@ -100,7 +100,8 @@ class PeakRSS(threading.Thread):
             self.warm_at_once = max(self.warm_at_once, len(warm))
 
 
-def grade(stack_file: Path, out: Path, *args: str, memory: dict | None = None) -> tuple[float, subprocess.CompletedProcess]:
+def grade(stack_file: Path, out: Path, *args: str,
+          memory: dict | None = None) -> tuple[float, subprocess.CompletedProcess]:
     """Grade with ``--stack external`` on the bench's stack; ``memory``: filled with the peaks PeakRSS saw."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("HANDSON_")}
     env["HANDSON_STACK_FILE"] = str(stack_file)
